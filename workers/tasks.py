@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 
 #: The one task's name; senders use it, so a client needs no import of the handlers.
 RUN_HANDLER = "sfn.run_handler"
+#: How long a handler runs before its TaskStarted is recorded on its own (a quicker one's
+#: is recorded with its outcome, in one step).
+START_RECORD_SECONDS = 0.2
 #: AWS's error when a Lambda's handler module cannot be imported.
 IMPORT_ERROR = "Runtime.ImportModuleError"
 
@@ -140,14 +143,27 @@ def _log_sink(runtime: Runtime, eid: str, command: RunTask) -> Sink:
     return write
 
 
+def _start_with_outcome(command: RunTask) -> bool:
+    """Whether TaskStarted can wait to be recorded with the outcome, in the same step (one
+    read and one write of the execution per task instead of two). Not when anything can
+    happen between the two: a TimeoutSeconds or HeartbeatSeconds timer may fire while the
+    handler runs (AWS's history then shows the task started before it timed out), and a
+    ``.waitForTaskToken`` task waits for its callback after the handler returns. The
+    event keeps the time the handler started."""
+    return (
+        command.timeout_seconds is None
+        and command.heartbeat_seconds is None
+        and not command.resource.endswith(".waitForTaskToken")
+    )
+
+
 def _run_handler(task: Task, eid: str, command_json: str) -> None:
     """Run one Task state attempt and record its outcome in the execution's history."""
     services = services_for(task.app)
     runtime = services.runtime
     command = RunTask.model_validate_json(command_json)
     token = command.token
-    snapshot = runtime.store.load(eid)
-    if snapshot is None or not snapshot.state.running or not snapshot.state.awaits_handler(token):
+    if not runtime.begin_task(eid, command):
         # A late or duplicate delivery: the attempt already finished (or timed out, or the
         # execution stopped, or a .waitForTaskToken task's handler already returned and it
         # now waits for its callback). Running the handler again would only repeat its
@@ -155,7 +171,18 @@ def _run_handler(task: Task, eid: str, command_json: str) -> None:
         log.info("task %s of %s is no longer awaited; skipped", token, eid)
         runtime.store.forget_task(eid, token)
         return
-    runtime.task_started(eid, command)
+    started = inputs.TaskStarted(time=runtime.clock.now(), token=token)
+    deferred = _start_with_outcome(command)
+    if not deferred:
+        runtime.task_started(eid, command)
+    # A quick handler's TaskStarted is recorded with its outcome; a slow one's as soon as it
+    # is seen to be slow, so the history shows it running (recording it twice changes
+    # nothing: the interpreter ignores a second TaskStarted).
+    recorder = threading.Timer(
+        START_RECORD_SECONDS, runtime.apply, (eid, started)
+    )
+    if deferred:
+        recorder.start()
     sink = _log_sink(runtime, eid, command)
     try:
         outcome = invoke_task(command, _resolve(services.project, command.function), sink)
@@ -181,7 +208,10 @@ def _run_handler(task: Task, eid: str, command_json: str) -> None:
             finished = inputs.TaskFailed(
                 time=runtime.clock.now(), token=token, error=outcome.error, cause=outcome.cause
             )
-    if not runtime.task_finished(eid, token, finished):
+    if deferred:
+        recorder.cancel()
+        recorder.join()
+    if not runtime.task_finished(eid, token, [started, finished] if deferred else [finished]):
         status = runtime.store.status(eid)
         if status is not None and status != "RUNNING":
             # Stopped meanwhile (StopExecution, a timeout): AWS records nothing after the

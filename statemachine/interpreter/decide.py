@@ -26,7 +26,7 @@ from statemachine.interpreter.commands import Command, StartTimer
 from statemachine.interpreter.context import context_time
 from statemachine.interpreter.engine import Engine, HistoryLimitExceeded, error_details
 from statemachine.interpreter.events import HistoryEvent
-from statemachine.interpreter.state import ExecutionState, Frame
+from statemachine.interpreter.state import ExecutionState, Frame, Incomplete
 from statemachine.interpreter.states import composite, run_state, simple, task
 from statemachine.language import model
 
@@ -41,12 +41,20 @@ class Decision:
 def decide(
     definition: model.Definition, state: ExecutionState | None, event: inputs._Input
 ) -> Decision:
-    """Apply ``event``; ``state`` is taken over and returned, changed, in the Decision."""
+    """Apply ``event``; ``state`` is taken over and returned, changed, in the Decision.
+
+    Raises:
+        Incomplete: only when ``state`` holds partial mappings (``PartialDict``) and the
+            input reached an entry they lack; ``state`` is then spoiled, and the caller
+            decides again from a state that holds the entry.
+    """
     state = state if state is not None else ExecutionState()
     engine = Engine(definition, state, event.time)
     try:
         _apply(engine, event)
         engine.drain()
+    except Incomplete:
+        raise  # a partial state lacked an entry: the caller loads more and decides again
     except HistoryLimitExceeded:
         _terminate(
             engine,

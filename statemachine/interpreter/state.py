@@ -11,11 +11,111 @@ atomic step as the events that produced it, and replaying the same inputs throug
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Iterator
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
+V = TypeVar("V")
+
 Status = Literal["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"]
+
+
+class Incomplete(Exception):
+    """``decide`` needed an entry that the partial state it was given does not hold.
+
+    The durable runtime loads only the frames an input touches (a Map with thousands of
+    open iterations would otherwise be read and rewritten whole at every step). When the
+    interpreter reaches further, it raises this; the caller loads ``field`` (or, when it is
+    None, everything) and decides again from the stored state. Nothing was written.
+    """
+
+    def __init__(self, field: str | None) -> None:
+        super().__init__(field)
+        self.field = field
+
+
+class PartialDict(dict[str, V]):
+    """Some entries of a larger mapping, and the keys known to be absent from it.
+
+    Reading a key that is neither raises :class:`Incomplete` with ``prefix + key``; so does
+    anything that needs every entry (iterating, ``len``, ``clear``). Writes are plain.
+    """
+
+    def __init__(self, entries: dict[str, V], absent: set[str], prefix: str) -> None:
+        super().__init__(entries)
+        self.absent = absent
+        self.prefix = prefix
+
+    def _known(self, key: str) -> bool:
+        if dict.__contains__(self, key):
+            return True
+        if key in self.absent:
+            return False
+        raise Incomplete(self.prefix + key)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self._known(key)
+
+    def __getitem__(self, key: str) -> V:
+        if not self._known(key):
+            raise KeyError(key)
+        return dict.__getitem__(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return dict.__getitem__(self, key) if self._known(key) else default
+
+    def pop(self, key: str, *default: Any) -> Any:
+        if self._known(key):
+            self.absent.add(key)
+            return dict.pop(self, key)
+        if default:
+            return default[0]
+        raise KeyError(key)
+
+    def __setitem__(self, key: str, value: V) -> None:
+        self.absent.discard(key)
+        dict.__setitem__(self, key, value)
+
+    def __delitem__(self, key: str) -> None:
+        self.pop(key)
+
+    def _whole(self) -> None:
+        raise Incomplete(None)
+
+    def __iter__(self) -> Iterator[str]:
+        self._whole()
+        return dict.__iter__(self)
+
+    def __len__(self) -> int:
+        self._whole()
+        return 0
+
+    def keys(self) -> Any:
+        self._whole()
+
+    def values(self) -> Any:
+        self._whole()
+
+    def items(self) -> Any:
+        self._whole()
+
+    def clear(self) -> None:
+        self._whole()
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        self._whole()
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        self._whole()
+
+    def popitem(self) -> tuple[str, V]:
+        self._whole()
+        raise AssertionError
+
+    def copy(self) -> dict[str, V]:
+        self._whole()
+        return {}
 
 
 class Waiting(BaseModel):

@@ -17,10 +17,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from statemachine.interpreter import inputs
-from statemachine.interpreter.decide import decide
 from statemachine.interpreter.events import HistoryEvent
 from statemachine.runtime.callback_tokens import callback_output, check_token, parse_token
-from statemachine.runtime.store import Conflict, RedisHistoryStore
+from statemachine.runtime.store import RedisHistoryStore, Snapshot
 
 if TYPE_CHECKING:
     from statemachine.runtime.engine import Runtime
@@ -50,22 +49,16 @@ def send_task_heartbeat(runtime: Runtime, token: str) -> None:
 def _answer(runtime: Runtime, token: str, make: Callable[[datetime], inputs._Input]) -> None:
     _, eid, _ = parse_token(token)
     store = runtime.store
-    while True:
-        snapshot = store.load(eid)
-        check_token(token, snapshot.state if snapshot else None, lambda at: _event(store, eid, at))
-        assert snapshot is not None
-        definition = runtime._definition(snapshot.definition_version)
-        decision = decide(definition, snapshot.state, make(runtime.clock.now()))
-        if not decision.events and not decision.commands:
-            return  # a heartbeat for a task without HeartbeatSeconds: nothing to restart
-        try:
-            store.append(
-                eid, snapshot.last_event_id, decision.state, decision.events, decision.commands
-            )
-        except Conflict:
-            continue
-        break
-    runtime.flush(eid)
+
+    def check(snapshot: Snapshot | None) -> bool:
+        state = snapshot.state if snapshot else None
+        check_token(token, state, lambda at: _event(store, eid, at))
+        return True
+
+    # No change (a heartbeat for a task without HeartbeatSeconds) gives None: nothing to do.
+    decision = runtime.step(eid, [make(runtime.clock.now())], check=check)
+    if decision is not None:
+        runtime.carry_out(eid, decision.commands)
 
 
 def _event(store: RedisHistoryStore, eid: str, event_id: int) -> HistoryEvent | None:

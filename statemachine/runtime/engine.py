@@ -14,22 +14,30 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, Protocol
 
 from statemachine.interpreter import inputs
-from statemachine.interpreter.commands import CancelTimer, Command, RunTask, StartTimer
-from statemachine.interpreter.decide import decide
+from statemachine.interpreter.commands import Command, RunTask
+from statemachine.interpreter.decide import Decision, decide
 from statemachine.interpreter.events import iso_time
+from statemachine.interpreter.state import ExecutionState, Incomplete
 from statemachine.language.load import load_definition
 from statemachine.language.model import Definition
 from statemachine.runtime import callbacks, replay
 from statemachine.runtime.api_errors import ExecutionAlreadyExists, ExecutionDoesNotExist
 from statemachine.runtime.clock import Clock, SystemClock
 from statemachine.runtime.local import ACCOUNT, REGION, execution_arn, state_machine_arn
-from statemachine.runtime.store import Conflict, RedisHistoryStore, execution_id
+from statemachine.runtime.store import (
+    TASK,
+    TIMER,
+    Conflict,
+    RedisHistoryStore,
+    Snapshot,
+    execution_id,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +53,25 @@ HOUSEKEEPING_SECONDS = 30.0
 def canonical_json(value: Any) -> str:
     """One text per JSON value, to compare execution inputs."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _running(snapshot: Snapshot | None) -> bool:
+    return snapshot is not None and snapshot.state.running
+
+
+def _lookups(events: Sequence[inputs._Input]) -> tuple[str, ...] | None:
+    """The ``state`` fields that inputs about one task or timer start from; None when an
+    input concerns the whole execution (start, stop, redrive): read all of it."""
+    found: list[str] = []
+    for event in events:
+        token = getattr(event, "token", None)
+        if isinstance(token, str):
+            found.append(TASK + token)
+        elif isinstance(event, inputs.TimerFired):
+            found.append(TIMER + event.timer_id)
+        else:
+            return None
+    return tuple(dict.fromkeys(found))
 
 
 def arn_of(eid: str) -> str:
@@ -139,13 +166,13 @@ class Runtime:
         }
         try:
             self.store.append(
-                eid, 0, decision.state, decision.events, decision.commands, extra_meta=meta
+                eid, None, decision.state, decision.events, decision.commands, extra_meta=meta
             )
         except Conflict:
             # Another start of the same name won the race: the same rules apply to it.
             self._existing(eid, input)
             return eid
-        self.flush(eid)
+        self.carry_out(eid, decision.commands)
         return eid
 
     def _existing(self, eid: str, input: Any) -> bool:
@@ -179,69 +206,122 @@ class Runtime:
         return now
 
     # -- applying inputs ----------------------------------------------------------
+    def step(
+        self,
+        eid: str,
+        events: Sequence[inputs._Input],
+        *,
+        check: Callable[[Snapshot | None], bool] = _running,
+        extra_meta: Callable[[ExecutionState], dict[str, str]] | None = None,
+    ) -> Decision | None:
+        """Decide ``events``, in order, on the stored execution and append all they produce
+        in one conditional step; on a conflict, read again and decide again. Returns what
+        was appended, or None when nothing changed.
+
+        ``check`` sees each snapshot read first: False means there is nothing to do, and an
+        exception it raises (an API error) leaves everything unchanged. Inputs about one
+        task or timer read only the frames they touch (``load_partial``); when ``decide``
+        reaches further it raises ``Incomplete`` and the step reads again with more.
+        """
+        lookups = _lookups(events)
+        store = self.store
+        snapshot = store.load(eid) if lookups is None else store.load_partial(eid, lookups)
+        while True:
+            try:
+                if not check(snapshot):
+                    return None
+                assert snapshot is not None
+                definition = self._definition(snapshot.definition_version)
+                state, appended, commands = snapshot.state, [], []
+                for event in events:
+                    decision = decide(definition, state, event)
+                    state = decision.state
+                    appended += decision.events
+                    commands += decision.commands
+            except Incomplete as missing:
+                assert snapshot is not None
+                snapshot = store.load_more(snapshot, missing.field)
+                continue
+            if not appended and not commands:
+                return None
+            meta = extra_meta(state) if extra_meta is not None else None
+            try:
+                store.append(eid, snapshot, state, appended, commands, meta)
+            except Conflict:
+                snapshot = store.load(eid) if lookups is None else store.load_partial(eid, lookups)
+                continue
+            return Decision(state=state, events=appended, commands=commands)
+
     def apply(self, eid: str, event: inputs._Input) -> bool:
         """Apply ``event``; True if it changed the execution (False: stale or duplicate)."""
-        while True:
-            snapshot = self.store.load(eid)
-            if snapshot is None or not snapshot.state.running:
-                return False
-            decision = decide(self._definition(snapshot.definition_version), snapshot.state, event)
-            if not decision.events and not decision.commands:
-                return False
-            try:
-                self.store.append(
-                    eid, snapshot.last_event_id, decision.state, decision.events, decision.commands
-                )
-            except Conflict:
-                continue
-            break
-        self.flush(eid)
+        decision = self.step(eid, [event])
+        if decision is None:
+            return False
+        self.carry_out(eid, decision.commands)
         return True
 
-    def flush(self, eid: str) -> None:
-        """Carry out the execution's recorded commands, dropping them from the outbox.
+    def carry_out(self, eid: str, commands: Sequence[Command], finished: str | None = None) -> None:
+        """Carry out commands recorded in the execution's outbox, and forget the task
+        ``finished`` (whose outcome was just recorded).
 
-        Several processes flush the same outbox at once (the writer that appended the
+        Several processes carry out the same outbox at once (the writer that appended the
         commands, other writers of the execution, every scheduler's sweep), and each task
-        must be sent once: a task is sent only by the flush whose removal of it from the
+        must be sent once: a task is sent only by the process whose removal of it from the
         outbox succeeded, after its deadline was recorded (so a crash between the two is
-        covered by ``recover``). Timers are idempotent: set, then removed from the outbox.
+        covered by ``recover``). Timers are idempotent. One round trip to Redis, then the
+        sends.
         """
-        for command in self.store.outbox(eid):
-            if isinstance(command, RunTask):
-                deadline = self._deadline(command)
-                self.store.expect_task(eid, command, deadline)
-                if self.store.ack_outbox(eid, command):
-                    self.dispatcher.run_task(eid, command)
-            else:
-                self._carry_out(eid, command)
-                self.store.ack_outbox(eid, command)
+        won = self.store.carry_out(eid, commands, self.deadline, forget=finished)
+        for command in won:
+            self.dispatcher.run_task(eid, command)
 
-    def _deadline(self, command: RunTask) -> datetime:
+    def flush(self, eid: str) -> None:
+        """Carry out whatever the execution's outbox still holds (the recovery sweep)."""
+        commands = self.store.outbox(eid)
+        if commands:
+            self.carry_out(eid, commands)
+
+    def deadline(self, command: RunTask) -> datetime:
+        """When a task sent now is taken as lost: its time limit and the grace after it."""
         grace = self.grace_seconds if self.grace_seconds is not None else GRACE_SECONDS
         seconds = self.dispatcher.task_seconds(command) + grace
         return self.clock.now() + timedelta(seconds=seconds)
 
-    def _carry_out(self, eid: str, command: Command) -> None:
-        if isinstance(command, RunTask):
-            self.store.remember_task(eid, command, self._deadline(command))
-            self.dispatcher.run_task(eid, command)
-        elif isinstance(command, StartTimer):
-            self.store.add_timer(eid, command.timer_id, command.fire_at)
-        elif isinstance(command, CancelTimer):
-            self.store.remove_timer(eid, command.timer_id)
-
-    def task_finished(self, eid: str, token: str, event: inputs._Input) -> bool:
-        changed = self.apply(eid, event)
-        self.store.forget_task(eid, token)
-        return changed
+    def task_finished(
+        self, eid: str, token: str, event: inputs._Input | Sequence[inputs._Input]
+    ) -> bool:
+        """Record a task's outcome (a worker may pass its TaskStarted first, to record both in
+        one step) and forget the task; True if it changed the execution."""
+        events = [event] if isinstance(event, inputs._Input) else list(event)
+        decision = self.step(eid, events)
+        self.carry_out(eid, decision.commands if decision else [], finished=token)
+        return decision is not None
 
     def task_started(self, eid: str, command: RunTask) -> None:
-        """A worker began running ``command``: record TaskStarted, and count the task's
-        deadline from now, so time spent waiting in the queue never looks like a lost
-        worker (which would send the task again while it is merely queued)."""
+        """A worker began running ``command`` (``begin_task``): record TaskStarted."""
         self.apply(eid, inputs.TaskStarted(time=self.clock.now(), token=command.token))
-        self.store.remember_task(eid, command, self._deadline(command))
+
+    def awaits_handler(self, eid: str, token: str, snapshot: Snapshot | None = None) -> bool:
+        """True while the execution runs and the handler of task ``token`` has yet to report
+        (reads only that task's frame, unless ``snapshot`` holds it already)."""
+        if snapshot is None:
+            snapshot = self.store.load_partial(eid, (TASK + token,), ancestors=False)
+        while True:
+            try:
+                return _running(snapshot) and snapshot is not None and (
+                    snapshot.state.awaits_handler(token)
+                )
+            except Incomplete as missing:
+                assert snapshot is not None
+                snapshot = self.store.load_more(snapshot, missing.field)
+
+    def begin_task(self, eid: str, command: RunTask) -> bool:
+        """A worker is about to run ``command``: False if it is no longer awaited (a late or
+        duplicate delivery). Else its deadline counts from now, so time spent waiting in the
+        queue never looks like a lost worker (which would send it again while merely
+        queued); one round trip to Redis."""
+        snapshot = self.store.load_task(eid, command, self.deadline(command))
+        return self.awaits_handler(eid, command.token, snapshot)
 
     # -- the loops ----------------------------------------------------------------
     def fire_due_timers(self, limit: int = 100) -> int:
@@ -260,15 +340,14 @@ class Runtime:
             self.flush(eid)
         now = self.clock.now()
         for eid, token in self.store.due_deadlines(now):
-            snapshot = self.store.load(eid)
             command = self.store.task(eid, token)
-            if snapshot is None or command is None or not snapshot.state.awaits_handler(token):
+            if command is None or not self.awaits_handler(eid, token):
                 # Done, or a .waitForTaskToken task whose handler reported: its callback
                 # may take as long as it takes.
                 self.store.forget_task(eid, token)
                 continue
             assert isinstance(command, RunTask)
-            if not self.store.claim_deadline(eid, token, now, self._deadline(command)):
+            if not self.store.claim_deadline(eid, token, now, self.deadline(command)):
                 continue  # another scheduler claimed it first and sends it
             log.warning("task %s of %s passed its deadline; dispatching it again", token, eid)
             self.dispatcher.run_task(eid, command)

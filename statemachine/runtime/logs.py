@@ -163,19 +163,21 @@ class LogStore:
 
     # -- writing ------------------------------------------------------------------
     def write(self, events: list[LogEvent]) -> None:
-        """Append ``events`` (of one execution and function) to both lists."""
+        """Append ``events`` (of one execution and function) to both lists, in one round
+        trip. An execution that is gone gets no list again (its logs went with it); the
+        function's list, like a CloudWatch log group, keeps what the handler printed."""
         if not events:
             return
         first = events[0]
         lines = [event.to_json() for event in events]
         meta = f"{self.prefix}:{{{first.execution}}}:meta"
         key = self.execution_key(first.execution)
-        written = self._write(keys=[key, f"{key}:count", meta], args=[self.max_events, *lines])
-        if not int(written):
-            return  # the execution is gone: so are its logs
         fkey = self.function_key(first.function)
-        self._write(keys=[fkey, f"{fkey}:count", ""], args=[self.max_events, *lines])
-        self.redis.sadd(self.functions_key, first.function)
+        pipe = self.redis.pipeline(transaction=False)
+        self._write(keys=[key, f"{key}:count", meta], args=[self.max_events, *lines], client=pipe)
+        self._write(keys=[fkey, f"{fkey}:count", ""], args=[self.max_events, *lines], client=pipe)
+        pipe.sadd(self.functions_key, first.function)
+        pipe.execute()
 
     # -- reading ------------------------------------------------------------------
     def read(self, key: str, after: int = 0) -> LogPage:

@@ -32,9 +32,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from statemachine.interpreter import inputs
-from statemachine.interpreter.decide import decide
 from statemachine.interpreter.events import HistoryEvent, iso_time
 from statemachine.interpreter.redrive import refusal
+from statemachine.interpreter.state import ExecutionState
 from statemachine.language.model import Definition
 from statemachine.runtime.api_errors import (
     ExecutionDoesNotExist,
@@ -44,7 +44,7 @@ from statemachine.runtime.api_errors import (
 from statemachine.runtime.local import execution_arn
 from statemachine.runtime.redrivable import redrive_status
 from statemachine.runtime.settle import parse_time
-from statemachine.runtime.store import Conflict, Snapshot
+from statemachine.runtime.store import Snapshot
 
 if TYPE_CHECKING:
     from statemachine.runtime.engine import Runtime
@@ -69,20 +69,18 @@ def _arn(eid: str) -> str:
 
 # -- redrive ------------------------------------------------------------------------------
 def redrive(runtime: Runtime, eid: str) -> datetime:
-    store = runtime.store
     arn = _arn(eid)
-    while True:
-        snapshot = store.load(eid)
+    now = runtime.clock.now()
+
+    def check(snapshot: Snapshot | None) -> bool:
         if snapshot is None:
             raise ExecutionDoesNotExist(arn)
-        now = runtime.clock.now()
         _check_redrivable(runtime, snapshot, now)
-        definition = runtime._definition(snapshot.definition_version)
-        decision = decide(definition, snapshot.state, inputs.RedriveExecution(time=now))
-        if not decision.events:  # refused by the interpreter: checked above already
-            raise ExecutionNotRedrivable(arn, "Execution cannot be redriven.")
-        meta = {
-            "redrive_count": str(decision.state.redrive_count),
+        return True
+
+    def meta(state: ExecutionState) -> dict[str, str]:
+        return {
+            "redrive_count": str(state.redrive_count),
             "redrive_date": iso_time(now),
             # It is open again: what described its end no longer does.
             "stop_date": "",
@@ -90,19 +88,11 @@ def redrive(runtime: Runtime, eid: str) -> datetime:
             "cause": "",
             "output": "",
         }
-        try:
-            store.append(
-                eid,
-                snapshot.last_event_id,
-                decision.state,
-                decision.events,
-                decision.commands,
-                extra_meta=meta,
-            )
-        except Conflict:
-            continue
-        break
-    runtime.flush(eid)
+
+    decision = runtime.step(eid, [inputs.RedriveExecution(time=now)], check=check, extra_meta=meta)
+    if decision is None or not decision.events:  # refused by the interpreter: checked above
+        raise ExecutionNotRedrivable(arn, "Execution cannot be redriven.")
+    runtime.carry_out(eid, decision.commands)
     return now
 
 

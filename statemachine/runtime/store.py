@@ -2,8 +2,13 @@
 
 Per execution (all under one Redis Cluster hash tag, so an execution lives on one shard):
 
-- ``{p}:{<machine>:<name>}:meta``   hash: status, last_event_id, state snapshot, definition
-  version, machine, name, ARNs, input, start/stop dates, error/cause
+- ``{p}:{<machine>:<name>}:meta``   hash: status, last_event_id, the state snapshot's head
+  (``state``: ExecutionState without its frames), definition version, machine, name, ARNs,
+  input, start/stop dates, error/cause
+- ``{p}:{<machine>:<name>}:state``  hash: the rest of the snapshot, one field per frame
+  (``f:<frame id>``), per task in flight (``k:<token>``) and per timer (``t:<timer id>``),
+  so a step of one Map iteration reads and writes that iteration's frame and its
+  ancestors, not thousands of others
 - ``{p}:{<machine>:<name>}:events`` list: the history events, JSON, in id order
 - ``{p}:{<machine>:<name>}:outbox`` list: commands recorded with the events that produced
   them, removed once dispatched (transactional outbox)
@@ -27,6 +32,7 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -34,9 +40,9 @@ from typing import Any
 
 import redis
 
-from statemachine.interpreter.commands import Command, RunTask
+from statemachine.interpreter.commands import CancelTimer, Command, RunTask, StartTimer
 from statemachine.interpreter.events import HistoryEvent, iso_time
-from statemachine.interpreter.state import ExecutionState
+from statemachine.interpreter.state import ExecutionState, Frame, PartialDict
 from statemachine.runtime.indexes import ExecutionIndex
 from statemachine.runtime.logs import LogStore
 from statemachine.runtime.settle import MARK_INDEXED, Settling
@@ -47,7 +53,10 @@ DEFAULT_RETENTION_DAYS = 90.0
 #: Events that (re)open an execution: it joins ``active`` before they are appended.
 OPENING_EVENTS = frozenset({"ExecutionStarted", "ExecutionRedriven"})
 #: The per-execution keys that expire together (besides meta, events and outbox).
-_EXPIRING_PARTS = ("tasks", "logs", "logs:count")
+_EXPIRING_PARTS = ("state", "tasks", "logs", "logs:count")
+#: Field prefixes of the ``state`` hash: frames, tasks in flight, timers.
+FRAME, TASK, TIMER = "f:", "k:", "t:"
+_SPLIT = {"frames", "tasks", "timers"}
 
 
 _COMMANDS: Any = None
@@ -64,11 +73,107 @@ def _command_adapter() -> Any:
 
 @dataclass(frozen=True)
 class Snapshot:
+    """An execution's state as stored at ``last_event_id``.
+
+    ``fields`` are the ``state`` hash's fields as read (None: known to be absent): an append
+    writes only the fields that changed from them. A partial snapshot (``lookups`` is not
+    None) read only those fields and the frames they lead to; its state's mappings are
+    ``PartialDict``s, and ``decide`` raises ``Incomplete`` if it needs more.
+    """
+
     execution_id: str
     last_event_id: int
     state: ExecutionState
     definition_version: str
     meta: dict[str, str]
+    fields: dict[str, str | None]
+    lookups: tuple[str, ...] | None = None
+
+
+def _build_state(head: str, fields: dict[str, str | None], partial: bool) -> ExecutionState:
+    state = ExecutionState.model_validate_json(head)
+    parts: dict[str, dict[str, Any]] = {FRAME: {}, TASK: {}, TIMER: {}}
+    absent: dict[str, set[str]] = {FRAME: set(), TASK: set(), TIMER: set()}
+    for field, value in fields.items():
+        prefix, key = field[:2], field[2:]
+        if value is None:
+            absent[prefix].add(key)
+        elif prefix == FRAME:
+            parts[FRAME][key] = Frame.model_validate_json(value)
+        else:
+            parts[prefix][key] = value
+    # A head written before the split may still hold frames: they count as loaded.
+    state.frames.update(parts[FRAME])
+    state.tasks.update(parts[TASK])
+    state.timers.update(parts[TIMER])
+    if partial:
+        state.frames = PartialDict(state.frames, absent[FRAME], FRAME)
+        state.tasks = PartialDict(state.tasks, absent[TASK], TASK)
+        state.timers = PartialDict(state.timers, absent[TIMER], TIMER)
+    return state
+
+
+#: The head of a snapshot read without one (``load_partial(..., ancestors=False)``).
+_NO_HEAD = '{{"status": "{status}"}}'
+
+
+def fields_of(state: ExecutionState) -> dict[str, str]:
+    """The ``state`` hash's fields for what ``state`` holds (all of it, or what a partial
+    state loaded and added)."""
+    fields = {
+        FRAME + key: frame.model_dump_json(exclude_defaults=True)
+        for key, frame in dict.items(state.frames)
+    }
+    fields.update((TASK + key, value) for key, value in dict.items(state.tasks))
+    fields.update((TIMER + key, value) for key, value in dict.items(state.timers))
+    return fields
+
+
+# Read a partial snapshot: the head, the named fields of the state hash, and for a task or
+# timer field the frame it names and that frame's ancestors (frame ids are paths:
+# "/5.3/12.0" is in "/5.3", which is in the root frame ""), in one consistent read.
+# ARGV[1] "frame" reads the frames alone, not their ancestors nor the head (which holds the
+# execution's input and may be large): enough to tell whether a task is still awaited.
+_LOAD_PARTIAL = """
+local meta = redis.call('HMGET', KEYS[1], 'last_event_id', 'state', 'definition_version',
+                        'status')
+if meta[2] == false then return {} end
+local out = {meta[1] or '0', meta[2], meta[3] or '', meta[4] or ''}
+if ARGV[1] == 'frame' then out[2] = '' end
+local seen = {}
+local function add(field)
+  if seen[field] then return false end
+  seen[field] = true
+  local value = redis.call('HGET', KEYS[2], field)
+  table.insert(out, field)
+  table.insert(out, value)
+  return value
+end
+local function chain(id)
+  if ARGV[1] == 'frame' then
+    add('f:' .. id)
+    return
+  end
+  while true do
+    add('f:' .. id)
+    if id == '' then return end
+    local parent = string.match(id, '^(.*)/[^/]*$')
+    if parent == nil then return end
+    id = parent
+  end
+end
+for i = 2, #ARGV do
+  local field = ARGV[i]
+  local kind = string.sub(field, 1, 2)
+  local value = add(field)
+  if kind == 'f:' then
+    chain(string.sub(field, 3))
+  elseif value then
+    chain(value)
+  end
+end
+return out
+"""
 
 
 # Claim an overdue task: all conditions checked before the one write.
@@ -131,6 +236,7 @@ class RedisHistoryStore(Settling):
         script = resources.files("statemachine.runtime").joinpath("scripts/append.lua")
         self._claim = client.register_script(_CLAIM)
         self._append = client.register_script(script.read_text(encoding="utf-8"))
+        self._load_partial = client.register_script(_LOAD_PARTIAL)
         self._mark_indexed = client.register_script(MARK_INDEXED)
         self.index = ExecutionIndex(client, prefix)
         self.logs = LogStore(client, prefix, retention_seconds=self.retention_seconds)
@@ -182,28 +288,98 @@ class RedisHistoryStore(Settling):
         return raw.decode() if isinstance(raw, bytes) else raw
 
     def load(self, eid: str) -> Snapshot | None:
-        raw = self.redis.hgetall(self._key(eid, "meta"))
+        """The whole snapshot, in one consistent read."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hgetall(self._key(eid, "meta"))
+        pipe.hgetall(self._key(eid, "state"))
+        raw, hashed = pipe.execute()
         if not raw:
             return None
         meta = {_text(k): _text(v) for k, v in raw.items()}
+        fields: dict[str, str | None] = {_text(k): _text(v) for k, v in hashed.items()}
         return Snapshot(
             execution_id=eid,
             last_event_id=int(meta.get("last_event_id", "0")),
-            state=ExecutionState.model_validate_json(meta["state"]),
+            state=_build_state(meta["state"], fields, partial=False),
             definition_version=meta["definition_version"],
             meta=meta,
+            fields=fields,
         )
+
+    def load_partial(
+        self, eid: str, lookups: Sequence[str], *, ancestors: bool = True
+    ) -> Snapshot | None:
+        """The snapshot's head and only the ``state`` fields named in ``lookups`` (``k:<token>``,
+        ``t:<timer id>``, ``f:<frame id>``), with the frames they lead to and (unless
+        ``ancestors`` is False) those frames' ancestors: what one task's or timer's input
+        touches. ``decide`` on it raises ``Incomplete`` when it needs more; ``load_more``
+        then reads again with that too. Without ancestors no head is read either: the state
+        holds only the status and the frames, enough for ``awaits_handler``, not ``decide``."""
+        reply = self._load_partial(keys=self._partial_keys(eid), args=self._partial_args(
+            lookups, ancestors))
+        return self._partial(eid, reply, lookups)
+
+    def load_task(self, eid: str, command: RunTask, deadline: datetime) -> Snapshot | None:
+        """A worker begins ``command``: its frame (``load_partial`` without ancestors), and
+        the task recorded in flight with its deadline counted from now, in one round trip.
+        The snapshot's state holds only the status and the frame: not for ``decide``."""
+        lookups = (TASK + command.token,)
+        pipe = self.redis.pipeline(transaction=False)
+        self._load_partial(
+            keys=self._partial_keys(eid), args=self._partial_args(lookups, False), client=pipe
+        )
+        self._remember(pipe, eid, command, deadline)
+        return self._partial(eid, pipe.execute()[0], lookups)
+
+    def _partial_keys(self, eid: str) -> list[str]:
+        return [self._key(eid, "meta"), self._key(eid, "state")]
+
+    @staticmethod
+    def _partial_args(lookups: Sequence[str], ancestors: bool) -> list[str]:
+        return ["chain" if ancestors else "frame", *lookups]
+
+    def _partial(self, eid: str, reply: Any, lookups: Sequence[str]) -> Snapshot | None:
+        if not reply:
+            return None
+        last, head, version, status = (_text(item) for item in reply[:4])
+        rest = reply[4:]
+        fields = {
+            _text(rest[i]): (None if rest[i + 1] is None else _text(rest[i + 1]))
+            for i in range(0, len(rest), 2)
+        }
+        state = _build_state(head or _NO_HEAD.format(status=status), fields, partial=True)
+        loaded = sum(1 for f, v in fields.items() if f.startswith(FRAME) and v is not None)
+        if dict.__len__(state.frames) > loaded:
+            return self.load(eid)  # a head from before the split: it holds every frame
+        return Snapshot(
+            execution_id=eid,
+            last_event_id=int(last),
+            state=state,
+            definition_version=version,
+            meta={"last_event_id": last, "definition_version": version, "status": status},
+            fields=fields,
+            lookups=tuple(lookups),
+        )
+
+    def load_more(self, snapshot: Snapshot, field: str | None) -> Snapshot | None:
+        """Read ``snapshot``'s execution again, now with ``field`` too (everything when None):
+        a fresh, consistent read, not a merge, since the execution may have moved on."""
+        if field is None or snapshot.lookups is None:
+            return self.load(snapshot.execution_id)
+        return self.load_partial(snapshot.execution_id, (*snapshot.lookups, field))
 
     def append(
         self,
         eid: str,
-        expected_last_id: int,
+        base: Snapshot | None,
         state: ExecutionState,
         events: list[HistoryEvent],
         commands: list[Command],
         extra_meta: dict[str, str] | None = None,
     ) -> None:
-        """Append atomically if ``expected_last_id`` is still current; else raise Conflict."""
+        """Append atomically if the execution is still at ``base`` (None: not yet created);
+        else raise Conflict. Writes the head, and the frames, tasks and timers that differ
+        from ``base``."""
         meta = dict(extra_meta or {})
         if not state.running and events:
             meta["stop_date"] = iso_time(events[-1].timestamp)
@@ -213,17 +389,27 @@ class RedisHistoryStore(Settling):
         if any(event.type in OPENING_EVENTS for event in events):
             # Joins the sweep's set first: a crash after the append still gets settled.
             self.redis.zadd(self.active_key, {eid: time.time()})
+        before = base.fields if base is not None else {}
+        after = fields_of(state)
+        sets = [(f, v) for f, v in after.items() if before.get(f) != v]
+        dels = [f for f, v in before.items() if v is not None and f not in after]
         args: list[Any] = [
-            str(expected_last_id),
+            str(base.last_event_id if base is not None else 0),
             str(state.last_event_id),
-            state.model_dump_json(exclude_defaults=True),  # defaults refill on load: half the bytes
+            # defaults refill on load: half the bytes
+            state.model_dump_json(exclude_defaults=True, exclude=_SPLIT),
             state.status,
             str(int(self.retention_seconds * 1000)),
             str(len(events)),
+            str(len(commands)),
+            str(len(sets)),
+            str(len(dels)),
             *[event.model_dump_json() for event in events],
             *[command.model_dump_json() for command in commands],
-            "--",
         ]
+        for field, value in sets:
+            args += [field, value]
+        args += dels
         for key, value in meta.items():
             args += [key, value]
         reply = self._append(keys=self.keys_of(eid), args=args)
@@ -263,38 +449,67 @@ class RedisHistoryStore(Settling):
             for item in self.redis.lrange(self._key(eid, "outbox"), 0, -1)
         ]
 
-    def ack_outbox(self, eid: str, command: Command) -> bool:
-        """Drop one command from the outbox; True for the one caller that removed it.
+    # -- carrying out commands, tasks in flight ------------------------------------
+    def carry_out(
+        self,
+        eid: str,
+        commands: Sequence[Command],
+        deadline_of: Callable[[RunTask], datetime],
+        forget: str | None = None,
+    ) -> list[RunTask]:
+        """In one round trip: forget the task ``forget`` (its outcome is recorded); record
+        each task with its deadline (``NX``: a deadline already set is kept, so a process
+        that loses the claim never postpones the recovery of the winner's attempt) and set
+        or cancel each timer, each before taking the command off the outbox.
 
-        By value, so two sweepers racing on the same outbox can never drop a command that
-        neither of them has dispatched; and since LREM removes it once, the True answer
-        doubles as a claim (the runtime sends a task only when it won it)."""
-        return bool(self.redis.lrem(self._key(eid, "outbox"), 1, command.model_dump_json()))
+        Returns the tasks this call took off the outbox: the ones its caller must send. The
+        removal is by value and happens once, so of several processes carrying out the same
+        outbox exactly one wins each task, and none drops a command it did not carry out.
+        The pipeline is not a transaction (the timer and deadline sets are on other Redis
+        Cluster shards): a crash part way leaves commands in the outbox for the sweep.
+        """
+        if not commands and forget is None:
+            return []
+        tasks, outbox = self._key(eid, "tasks"), self._key(eid, "outbox")
+        pipe = self.redis.pipeline(transaction=False)
+        if forget is not None:
+            pipe.hdel(tasks, forget)
+            pipe.zrem(self.deadlines_key, json.dumps([eid, forget]))
+        for command in commands:
+            if isinstance(command, RunTask):
+                pipe.hset(tasks, command.token, command.model_dump_json())
+                member = json.dumps([eid, command.token])
+                pipe.zadd(self.deadlines_key, {member: _epoch(deadline_of(command))}, nx=True)
+            elif isinstance(command, StartTimer):
+                member = json.dumps([eid, command.timer_id])
+                pipe.zadd(self.timers_key, {member: _epoch(command.fire_at)})
+            elif isinstance(command, CancelTimer):
+                pipe.zrem(self.timers_key, json.dumps([eid, command.timer_id]))
+            pipe.lrem(outbox, 1, command.model_dump_json())
+        replies = pipe.execute()
+        position, won = 2 if forget is not None else 0, []
+        for command in commands:
+            position += 3 if isinstance(command, RunTask) else 2
+            if isinstance(command, RunTask) and int(replies[position - 1]):
+                won.append(command)
+        return won
 
-    # -- tasks in flight ----------------------------------------------------------
     def remember_task(self, eid: str, command: RunTask, deadline: datetime) -> None:
-        token = command.token
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(self._key(eid, "tasks"), token, command.model_dump_json())
-        pipe.zadd(self.deadlines_key, {json.dumps([eid, token]): _epoch(deadline)})
+        """Record a task in flight, its deadline counted again from ``deadline``."""
+        pipe = self.redis.pipeline(transaction=False)
+        self._remember(pipe, eid, command, deadline)
         pipe.execute()
 
-    def expect_task(self, eid: str, command: RunTask, deadline: datetime) -> None:
-        """Record a task about to be claimed and sent, with its deadline; a deadline
-        already set is kept (``NX``), so a flush that loses the claim never postpones the
-        recovery of the winner's attempt."""
-        token = command.token
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(self._key(eid, "tasks"), token, command.model_dump_json())
-        pipe.zadd(self.deadlines_key, {json.dumps([eid, token]): _epoch(deadline)}, nx=True)
-        pipe.execute()
+    def _remember(self, pipe: Any, eid: str, command: RunTask, deadline: datetime) -> None:
+        pipe.hset(self._key(eid, "tasks"), command.token, command.model_dump_json())
+        pipe.zadd(self.deadlines_key, {json.dumps([eid, command.token]): _epoch(deadline)})
 
     def task(self, eid: str, token: str) -> Command | None:
         raw = self.redis.hget(self._key(eid, "tasks"), token)
         return _command_adapter().validate_json(raw) if raw is not None else None
 
     def forget_task(self, eid: str, token: str) -> None:
-        pipe = self.redis.pipeline(transaction=True)
+        pipe = self.redis.pipeline(transaction=False)
         pipe.hdel(self._key(eid, "tasks"), token)
         pipe.zrem(self.deadlines_key, json.dumps([eid, token]))
         pipe.execute()

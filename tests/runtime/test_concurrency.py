@@ -25,7 +25,7 @@ from statemachine.interpreter.commands import RunTask
 from statemachine.local import run_local
 from statemachine.runtime.engine import Runtime
 from statemachine.runtime.results import result_from_store
-from statemachine.runtime.store import RedisHistoryStore
+from statemachine.runtime.store import RedisHistoryStore, fields_of
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -171,7 +171,7 @@ class Held(Runtime):
     """Records commands in the outbox but leaves them there, as a writer that died just
     after its append would."""
 
-    def flush(self, eid: str) -> None:
+    def carry_out(self, eid: str, commands: Any, finished: str | None = None) -> None:
         pass
 
 
@@ -206,3 +206,53 @@ def test_concurrent_flushes_send_each_task_once(
     later = now().replace(year=2100)
     deadlines = [token for owner, token in store.due_deadlines(later, 1000) if owner == eid]
     assert sorted(deadlines) == sorted(tokens)
+
+
+def test_a_map_iteration_step_reads_and_writes_only_its_frames(
+    fresh_store: Callable[[], RedisHistoryStore],
+) -> None:
+    """The snapshot is split per frame, so one iteration's step costs the same whatever
+    the Map's size: it reads the task, the iteration's frame and its ancestors (not the
+    other iterations), and writes back only what changed. Completing every iteration that
+    way (TaskStarted and the outcome in one step, as a worker records a quick handler)
+    gives the in-process driver's result and events."""
+    recorder = Recorder()
+    store = fresh_store()
+    runtime = Runtime(store, recorder)
+    items = list(range(MAP_ITEMS))
+    eid = runtime.start(json.dumps(MAP), {"items": items}, machine="split", name="s1")
+    assert len(recorder.sent) == MAP_ITEMS
+    frames = [f for f in store.redis.hkeys(store.key(eid, "state")) if f.startswith(b"f:")]
+    assert len(frames) == MAP_ITEMS + 1  # the root, and one per iteration
+
+    _, command = recorder.sent[5]
+    snapshot = store.load_partial(eid, ["k:" + command.token])
+    assert snapshot is not None
+    [iteration] = [f for f in snapshot.fields if f.startswith("f:/")]
+    assert set(snapshot.fields) == {"k:" + command.token, iteration, "f:"}
+
+    writes: list[int] = []
+    append = store.append
+
+    def counting(*args: Any, **kwargs: Any) -> None:
+        base, state = args[1], args[2]
+        writes.append(sum(1 for f, v in fields_of(state).items() if base.fields.get(f) != v))
+        append(*args, **kwargs)
+
+    store.append = counting  # type: ignore[method-assign]
+    for _, sent in recorder.sent:
+        started = inputs.TaskStarted(time=now(), token=sent.token)
+        done = inputs.TaskSucceeded(time=now(), token=sent.token,
+                                    output={"value": sent.payload["value"] * 2})
+        assert runtime.task_finished(eid, sent.token, [started, done])
+    # Each step rewrote the root frame and nothing else (the iteration's frame and task
+    # entry are deleted, not written).
+    assert writes == [1] * MAP_ITEMS
+
+    result = result_from_store(store, eid)
+    assert result.status == "SUCCEEDED"
+    assert result.output == [{"value": value * 2} for value in items]
+    local = run_local(json.dumps(MAP), {"items": items},
+                      handlers={"Double": lambda event, context: {"value": event["value"] * 2}})
+    assert Counter(types(result.events)) == Counter(types(local.events))
+    assert store.redis.hkeys(store.key(eid, "state")) == [b"f:"]
