@@ -18,6 +18,7 @@ prefork child was forked, so no Redis connection is shared across processes.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -43,6 +44,11 @@ RUN_HANDLER = "sfn.run_handler"
 #: How long a handler runs before its TaskStarted is recorded on its own (a quicker one's
 #: is recorded with its outcome, in one step).
 START_RECORD_SECONDS = 0.2
+#: How many times a task's handler may begin with its worker dying each time (a handler
+#: that crashes its process) before the task fails with EXIT_ERROR.
+MAX_STARTS = 3
+#: Lambda's error when the runtime process exits during an invocation.
+EXIT_ERROR = "Runtime.ExitError"
 #: AWS's error when a Lambda's handler module cannot be imported.
 IMPORT_ERROR = "Runtime.ImportModuleError"
 
@@ -143,6 +149,21 @@ def _log_sink(runtime: Runtime, eid: str, command: RunTask) -> Sink:
     return write
 
 
+class _Exited(Exception):
+    """The handler is not run again: its worker died every time it began."""
+
+
+def _exit_cause(token: str) -> str:
+    """Lambda's error document when the runtime exited mid-invocation (as Lambda reports it:
+    https://repost.aws/knowledge-center/lambda-runtime-error shows the shape)."""
+    document = {
+        "errorType": EXIT_ERROR,
+        "errorMessage": f"RequestId: {request_id(token)} Error: Runtime exited without "
+        "providing a reason",
+    }
+    return json.dumps(document, separators=(",", ":"))
+
+
 def _start_with_outcome(command: RunTask) -> bool:
     """Whether TaskStarted can wait to be recorded with the outcome, in the same step (one
     read and one write of the execution per task instead of two). Not when anything can
@@ -163,7 +184,8 @@ def _run_handler(task: Task, eid: str, command_json: str) -> None:
     runtime = services.runtime
     command = RunTask.model_validate_json(command_json)
     token = command.token
-    if not runtime.begin_task(eid, command):
+    starts = runtime.begin_task(eid, command)
+    if not starts:
         # A late or duplicate delivery: the attempt already finished (or timed out, or the
         # execution stopped, or a .waitForTaskToken task's handler already returned and it
         # now waits for its callback). Running the handler again would only repeat its
@@ -172,6 +194,7 @@ def _run_handler(task: Task, eid: str, command_json: str) -> None:
         runtime.store.forget_task(eid, token)
         return
     started = inputs.TaskStarted(time=runtime.clock.now(), token=token)
+    finished: inputs._Input
     deferred = _start_with_outcome(command)
     if not deferred:
         runtime.task_started(eid, command)
@@ -185,12 +208,22 @@ def _run_handler(task: Task, eid: str, command_json: str) -> None:
         recorder.start()
     sink = _log_sink(runtime, eid, command)
     try:
+        if starts > MAX_STARTS:
+            raise _Exited
         outcome = invoke_task(command, _resolve(services.project, command.function), sink)
+    except _Exited:
+        # Its handler began MAX_STARTS times and every time the worker process died (it
+        # crashed, exited or was killed): Lambda fails such an invocation with
+        # Runtime.ExitError, and so does this, rather than run it forever.
+        log.warning("task %s of %s began %d times without finishing; failed", token, eid, starts)
+        finished = inputs.TaskFailed(
+            time=runtime.clock.now(), token=token, error=EXIT_ERROR, cause=_exit_cause(token)
+        )
     except ProjectError as exc:
         # The handler's module does not import on this worker: Lambda reports that as
         # Runtime.ImportModuleError, and so does this, so the execution fails visibly
         # instead of the message being re-delivered forever.
-        finished: inputs._Input = inputs.TaskFailed(
+        finished = inputs.TaskFailed(
             time=runtime.clock.now(), token=token, error=IMPORT_ERROR, cause=str(exc)
         )
     else:

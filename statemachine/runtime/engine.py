@@ -315,13 +315,13 @@ class Runtime:
                 assert snapshot is not None
                 snapshot = self.store.load_more(snapshot, missing.field)
 
-    def begin_task(self, eid: str, command: RunTask) -> bool:
-        """A worker is about to run ``command``: False if it is no longer awaited (a late or
-        duplicate delivery). Else its deadline counts from now, so time spent waiting in the
-        queue never looks like a lost worker (which would send it again while merely
-        queued); one round trip to Redis."""
-        snapshot = self.store.load_task(eid, command, self.deadline(command))
-        return self.awaits_handler(eid, command.token, snapshot)
+    def begin_task(self, eid: str, command: RunTask) -> int:
+        """A worker is about to run ``command``: 0 if it is no longer awaited (a late or
+        duplicate delivery), else how many times its handler has begun, this time included.
+        Its deadline counts from now, so time spent waiting in the queue never looks like a
+        lost worker (which would send it again while merely queued); one round trip."""
+        snapshot, starts = self.store.load_task(eid, command, self.deadline(command))
+        return starts if self.awaits_handler(eid, command.token, snapshot) else 0
 
     # -- the loops ----------------------------------------------------------------
     def fire_due_timers(self, limit: int = 100) -> int:

@@ -13,6 +13,8 @@ Per execution (all under one Redis Cluster hash tag, so an execution lives on on
 - ``{p}:{<machine>:<name>}:outbox`` list: commands recorded with the events that produced
   them, removed once dispatched (transactional outbox)
 - ``{p}:{<machine>:<name>}:tasks``  hash: task attempts in flight (for recovery)
+- ``{p}:{<machine>:<name>}:starts`` hash: how many times each attempt's handler began (a
+  handler that kills its worker every time must not be run forever)
 - ``{p}:{<machine>:<name>}:logs``   list: what the handlers printed (``logs.py``)
 
 An append succeeds only if the execution's last event id is still the one the writer read
@@ -53,7 +55,7 @@ DEFAULT_RETENTION_DAYS = 90.0
 #: Events that (re)open an execution: it joins ``active`` before they are appended.
 OPENING_EVENTS = frozenset({"ExecutionStarted", "ExecutionRedriven"})
 #: The per-execution keys that expire together (besides meta, events and outbox).
-_EXPIRING_PARTS = ("state", "tasks", "logs", "logs:count")
+_EXPIRING_PARTS = ("state", "tasks", "starts", "logs", "logs:count")
 #: Field prefixes of the ``state`` hash: frames, tasks in flight, timers.
 FRAME, TASK, TIMER = "f:", "k:", "t:"
 _SPLIT = {"frames", "tasks", "timers"}
@@ -319,17 +321,22 @@ class RedisHistoryStore(Settling):
             lookups, ancestors))
         return self._partial(eid, reply, lookups)
 
-    def load_task(self, eid: str, command: RunTask, deadline: datetime) -> Snapshot | None:
-        """A worker begins ``command``: its frame (``load_partial`` without ancestors), and
-        the task recorded in flight with its deadline counted from now, in one round trip.
-        The snapshot's state holds only the status and the frame: not for ``decide``."""
+    def load_task(
+        self, eid: str, command: RunTask, deadline: datetime
+    ) -> tuple[Snapshot | None, int]:
+        """A worker begins ``command``: its frame (``load_partial`` without ancestors), the
+        task recorded in flight with its deadline counted from now, and how many times its
+        handler has begun, this time included, in one round trip. The snapshot's state
+        holds only the status and the frame: not for ``decide``."""
         lookups = (TASK + command.token,)
         pipe = self.redis.pipeline(transaction=False)
         self._load_partial(
             keys=self._partial_keys(eid), args=self._partial_args(lookups, False), client=pipe
         )
         self._remember(pipe, eid, command, deadline)
-        return self._partial(eid, pipe.execute()[0], lookups)
+        pipe.hincrby(self._key(eid, "starts"), command.token, 1)
+        replies = pipe.execute()
+        return self._partial(eid, replies[0], lookups), int(replies[-1])
 
     def _partial_keys(self, eid: str) -> list[str]:
         return [self._key(eid, "meta"), self._key(eid, "state")]
@@ -474,6 +481,7 @@ class RedisHistoryStore(Settling):
         pipe = self.redis.pipeline(transaction=False)
         if forget is not None:
             pipe.hdel(tasks, forget)
+            pipe.hdel(self._key(eid, "starts"), forget)
             pipe.zrem(self.deadlines_key, json.dumps([eid, forget]))
         for command in commands:
             if isinstance(command, RunTask):
@@ -487,7 +495,7 @@ class RedisHistoryStore(Settling):
                 pipe.zrem(self.timers_key, json.dumps([eid, command.timer_id]))
             pipe.lrem(outbox, 1, command.model_dump_json())
         replies = pipe.execute()
-        position, won = 2 if forget is not None else 0, []
+        position, won = 3 if forget is not None else 0, []
         for command in commands:
             position += 3 if isinstance(command, RunTask) else 2
             if isinstance(command, RunTask) and int(replies[position - 1]):
@@ -511,6 +519,7 @@ class RedisHistoryStore(Settling):
     def forget_task(self, eid: str, token: str) -> None:
         pipe = self.redis.pipeline(transaction=False)
         pipe.hdel(self._key(eid, "tasks"), token)
+        pipe.hdel(self._key(eid, "starts"), token)
         pipe.zrem(self.deadlines_key, json.dumps([eid, token]))
         pipe.execute()
 

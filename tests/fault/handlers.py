@@ -83,3 +83,9 @@ def flaky(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if event["attempt"] < 1:
         raise Boom(f"attempt {event['attempt']} of {event['value']} failed")
     return {"value": event["value"], "attempts": event["attempt"] + 1}
+
+
+def crash(event: dict[str, Any], context: Any) -> None:
+    """Kill the process running it, every time (as a segfault or ``os._exit`` would)."""
+    run_number(event["dir"], event["key"])
+    os._exit(1)

@@ -137,6 +137,37 @@ def test_pool_process_killed_in_a_handler_is_redelivered_at_once(
     assert_same_transitions(client.store, eid, expected)
 
 
+def test_a_handler_that_kills_its_process_every_time_fails_the_task(
+    deployment: Deployment,
+    tmp_path: Path,
+) -> None:
+    """Redelivery after a lost worker must not become an endless loop: a handler whose
+    process dies every time it runs fails its task with Lambda's Runtime.ExitError (the
+    error Lambda gives when the runtime exits mid-invocation, shown in
+    https://repost.aws/knowledge-center/lambda-runtime-error) once it has begun
+    MAX_STARTS times, and the state's Retry/Catch see that error."""
+    from workers.tasks import MAX_STARTS
+
+    deployment.set_grace(600)  # the redeliveries come from Celery at once, not recovery
+    deployment.worker()
+    client = deployment.client()
+    crashing = {"StartAt": "Crash", "States": {"Crash": {
+        "Type": "Task", "Resource": FN + "Crash", "End": True}}}
+    eid = client.start(json.dumps(crashing), {"dir": str(tmp_path), "key": "c"},
+                       machine="crash", name="crash")
+    deployment.wait(client, [eid], timeout=60)
+
+    result = result_from_store(client.store, eid)
+    assert runs(tmp_path, "c") == MAX_STARTS
+    assert (result.status, result.error) == ("FAILED", "Runtime.ExitError")
+    cause = json.loads(result.cause or "")
+    assert cause["errorType"] == "Runtime.ExitError"
+    assert cause["errorMessage"].endswith("Error: Runtime exited without providing a reason")
+    assert types(result.events) == [
+        "ExecutionStarted", "TaskStateEntered", "LambdaFunctionScheduled",
+        "LambdaFunctionStarted", "LambdaFunctionFailed", "ExecutionFailed"]
+
+
 def test_duplicate_deliveries_running_at_once_are_recorded_once(
     deployment: Deployment,
     tmp_path: Path,
