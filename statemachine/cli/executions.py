@@ -89,7 +89,8 @@ def list_(
 @config_option
 @json_option
 def describe(execution: str, config: str | None, as_json: bool) -> None:
-    """Show one execution (AWS's DescribeExecution, with its redrive status)."""
+    """Show one execution (AWS's DescribeExecution, with its redrive status), its re-run
+    links, and the task tokens of the callbacks it waits for."""
     from statemachine.runtime.queries import describe_execution
 
     eid = execution_id(execution)

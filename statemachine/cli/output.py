@@ -11,6 +11,8 @@ from rich.table import Table
 from statemachine.errors import Diagnostic
 from statemachine.runtime.execution import ExecutionResult
 
+#: Task tokens of awaited callbacks that ``print_describe`` shows (``--json``: all).
+SHOWN_TOKENS = 5
 _STATUS_STYLE = {"SUCCEEDED": "green", "FAILED": "red", "TIMED_OUT": "yellow", "ABORTED": "yellow"}
 
 
@@ -53,6 +55,7 @@ def short_time(text: str | None) -> str:
 
 
 def duration(seconds: float) -> str:
+    seconds = max(0.0, seconds)  # events timed by different processes' clocks
     if seconds < 1:
         return f"{seconds * 1000:.0f} ms"
     if seconds < 60:
@@ -93,8 +96,23 @@ def print_executions(console: Console, shape: dict[str, Any]) -> None:
         console.print(f"more: --next-token {shape['nextToken']}", highlight=False)
 
 
+def _rerun_of(shape: dict[str, Any]) -> str:
+    if "rerunOf" not in shape:
+        return ""
+    begun = shape.get("rerunFromState")
+    return f"{shape['rerunOf']} " + (f"(from state {begun})" if begun else "(from the start)")
+
+
+def _awaiting(callbacks: list[dict[str, str]]) -> str:
+    lines = [f"{each['taskToken']} ({each['stateName']})" for each in callbacks[:SHOWN_TOKENS]]
+    if len(callbacks) > SHOWN_TOKENS:
+        lines.append(f"... {len(callbacks) - SHOWN_TOKENS} more (--json lists them all)")
+    return "\n".join(lines)
+
+
 def print_describe(console: Console, shape: dict[str, Any]) -> None:
-    """DescribeExecution, one field a line, input and output as JSON."""
+    """DescribeExecution, one field a line, input and output as JSON; the re-run links and
+    the task tokens of awaited callbacks."""
     console.print(f"{status_text(shape['status'])} {shape['executionArn']}", highlight=False)
     rows = [
         ("state machine", shape["stateMachineArn"]),
@@ -110,8 +128,13 @@ def print_describe(console: Console, shape: dict[str, Any]) -> None:
                 filter(None, [shape.get("redriveStatus"), shape.get("redriveStatusReason")])
             ),
         ),
+        ("re-run of", _rerun_of(shape)),
+        ("re-runs", "\n".join(shape.get("reruns", []))),
+        ("awaiting", _awaiting(shape.get("awaitingCallbacks", []))),
     ]
     table = Table(show_header=False, box=None)
+    table.add_column(no_wrap=True)
+    table.add_column(overflow="fold")  # an ARN is folded, never cut short with "…"
     for label, value in rows:
         if value:
             table.add_row(f"[bold]{label}[/bold]", str(value))

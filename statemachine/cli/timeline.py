@@ -8,6 +8,11 @@ in. A state entered right after ``MapIterationStarted`` or ``ParallelStateStarte
 first of an iteration or branch, one level deeper. The states of a Map's iterations are
 summed up per state (how many, how many failed, the slowest, the errors) instead of one
 row per iteration; failed iterations are listed (up to ``SHOWN_FAILURES``).
+
+A redrive (``ExecutionRedriven``) is a row of its own; the Map or Parallel states it
+carries on are open again, and the states it runs again are new rows, so the failed
+attempts stay in the timeline. A ``.waitForTaskToken`` task whose handler has returned
+shows ``waiting for callback`` until it is answered.
 """
 
 from __future__ import annotations
@@ -27,6 +32,11 @@ SHOWN_FAILURES = 5
 _SCHEDULED = ("LambdaFunctionScheduled", "TaskScheduled")
 _FAILED = ("Failed", "TimedOut", "StartFailed", "SubmitFailed")
 _NESTING = ("MapIterationStarted", "ParallelStateStarted")
+_STOPPED = {
+    "ExecutionFailed": "failed",
+    "ExecutionTimedOut": "timed out",
+    "ExecutionAborted": "aborted",
+}
 #: Emitted by a Map or Parallel state after its last child, chained to that child's events.
 _CLOSING = ("MapStateSucceeded", "MapStateFailed", "ParallelStateSucceeded", "ParallelStateFailed")
 
@@ -46,6 +56,8 @@ class Row:
     children: int = 0
     #: The last attempt failed (so a StateExited means its error was caught).
     failing: bool = False
+    #: A ``.waitForTaskToken`` task whose handler returned: it waits for its callback.
+    submitted: bool = False
 
     @property
     def took(self) -> float | None:
@@ -58,6 +70,9 @@ def build_rows(events: list[HistoryEvent], status: str) -> list[Row]:
     owner: dict[int, Row] = {}
     rows: list[Row] = []
     for event in events:
+        if event.type == "ExecutionRedriven":
+            rows.append(_redriven(event, by_id.get(event.previous_event_id), rows))
+            continue
         before = owner.get(event.previous_event_id)
         if event.type.endswith("StateEntered"):
             row = _entered(event, before, by_id.get(event.previous_event_id))
@@ -88,6 +103,21 @@ def build_rows(events: list[HistoryEvent], status: str) -> list[Row]:
     return rows
 
 
+def _redriven(event: HistoryEvent, stop: HistoryEvent | None, rows: list[Row]) -> Row:
+    """The redrive's own row. The Map and Parallel states that were open or failed are open
+    again (the redrive carries them on); any other state still open ended with the stop
+    before it (a Task or Wait that runs again is entered anew, a row of its own)."""
+    ended = _STOPPED.get(stop.type if stop is not None else "", "failed")
+    for row in rows:
+        if row.kind in ("Map", "Parallel") and (row.end is None or row.outcome == "failed"):
+            row.end, row.outcome = None, "running"
+        elif row.end is None:
+            row.end = stop.timestamp if stop is not None else event.timestamp
+            row.outcome = ended
+    count = (event.details or {}).get("redriveCount", "")
+    return Row(event, "(redriven)", "", 0, None, end=event.timestamp, outcome=f"redrive {count}")
+
+
 def _entered(event: HistoryEvent, before: Row | None, previous: HistoryEvent | None) -> Row:
     details = event.details or {}
     kind = event.type.removesuffix("StateEntered")
@@ -115,8 +145,13 @@ def _happened(row: Row, event: HistoryEvent) -> None:
         row.end, row.outcome = event.timestamp, "caught" if row.failing else "ok"
     elif kind in _SCHEDULED:
         row.attempts += 1
+        row.submitted = False
     elif kind in ("LambdaFunctionSucceeded", "TaskSucceeded"):
-        row.failing = False
+        row.failing = row.submitted = False
+    elif kind == "TaskSubmitted":
+        row.submitted = True
+    elif kind in ("MapStateSucceeded", "ParallelStateSucceeded"):
+        row.failing = False  # redriven, after its children had failed
     elif kind.endswith("StateAborted") or kind == "MapIterationAborted":
         row.end, row.outcome = event.timestamp, "aborted"
     elif kind == "MapIterationFailed" and row.end is None:
@@ -133,13 +168,15 @@ def _happened(row: Row, event: HistoryEvent) -> None:
 
 def _result(row: Row) -> str:
     retried = max(0, row.attempts - 1)
+    outcome = "waiting" if row.outcome == "running" and row.submitted else row.outcome
     text = {
         "ok": "[green]ok[/green]",
         "failed": "[red]failed[/red]",
         "caught": "[yellow]caught[/yellow]",
         "aborted": "[yellow]aborted[/yellow]",
         "running": "[cyan]running[/cyan]",
-    }.get(row.outcome, row.outcome)
+        "waiting": "[cyan]waiting for callback[/cyan]",
+    }.get(outcome, outcome)
     if row.errors:
         counted = Counter(row.errors)
         text += " · " + ", ".join(f"{e} x{n}" if n > 1 else e for e, n in counted.items())
@@ -178,7 +215,7 @@ def print_timeline(console: Console, described: dict[str, Any], events: list[His
         at = f"+{duration((row.entered.timestamp - start).total_seconds())}" if start else ""
         indent = "  " * row.depth
         if group is None:
-            took = "" if row.took is None else duration(row.took)
+            took = "" if row.took is None or not row.kind else duration(row.took)
             name = f"{indent}{row.name} {row.label}".rstrip() if row.depth else row.name
             table.add_row(at, name, row.kind, took, str(row.attempts or ""), _result(row))
         else:

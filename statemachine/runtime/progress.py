@@ -100,6 +100,8 @@ def _in_flight(state: ExecutionState) -> list[InFlight]:
         waiting = frame.waiting
         if waiting.kind == "children":
             doing = "map" if frame.items else "parallel"
+        elif waiting.kind == "task" and waiting.callback and waiting.submitted:
+            doing = "waiting for callback"  # its handler returned; SendTaskSuccess is next
         else:
             doing = _KINDS.get(waiting.kind, waiting.kind)
         groups.setdefault((place(frame), frame.state, doing), []).append(frame)

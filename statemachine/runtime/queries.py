@@ -7,13 +7,18 @@ GetExecutionHistory, from any process that reaches the Redis (the CLI's verbs ca
   every entry is checked against the execution itself, so a stale entry is skipped, never
   shown);
 - ``describe_execution``: DescribeExecution, with ``redriveCount`` and ``redriveStatus``
-  (``redrivable.py``);
+  (``redrivable.py``), the links between an execution and its re-runs, and the callbacks
+  it waits for;
 - ``execution_history``: GetExecutionHistory, in order or reversed, paged by position in
   the append-only history, so a page boundary never moves.
 
 Beyond AWS: ListExecutions requires a state machine; here it may be left out to list every
 execution under the prefix, and ``since`` keeps executions started at or after a time.
-Tokens do not expire (AWS's expire after 24 hours).
+Tokens do not expire (AWS's expire after 24 hours). DescribeExecution adds, when set, the
+re-run links that ``replay.rerun`` records (``rerunOf``, ``rerunFromState``, ``reruns``),
+and the ``.waitForTaskToken`` tasks a running execution waits on, with their task tokens
+(``awaitingCallbacks``): what to answer with ``sfn send-task-success`` when the message
+that carried a token went astray.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from datetime import datetime
 from typing import Any
 
 from statemachine.interpreter.events import HistoryEvent, iso_time
+from statemachine.interpreter.state import ExecutionState
 from statemachine.runtime.api_errors import (
     ExecutionDoesNotExist,
     InvalidArn,
@@ -193,7 +199,12 @@ def _item(eid: str, meta: dict[str, str], started: datetime) -> dict[str, Any]:
 
 # -- DescribeExecution ---------------------------------------------------------------
 def describe_execution(store: RedisHistoryStore, eid: str, now: datetime) -> dict[str, Any]:
-    """DescribeExecution, with redriveCount, redriveDate and redriveStatus(Reason).
+    """DescribeExecution, with redriveCount, redriveDate and redriveStatus(Reason), and
+    beyond AWS, each only when set: ``rerunOf`` (the ARN of the execution this one
+    re-runs), ``rerunFromState`` (the state it began at), ``reruns`` (the ARNs of the
+    executions that re-run this one, oldest first) and ``awaitingCallbacks`` (the
+    ``.waitForTaskToken`` tasks that can be answered now: ``stateName``, ``taskToken``,
+    oldest first).
 
     Raises:
         ExecutionDoesNotExist: nothing is stored under ``eid``.
@@ -224,7 +235,33 @@ def describe_execution(store: RedisHistoryStore, eid: str, now: datetime) -> dic
     shape["redriveStatus"] = verdict.status
     if verdict.reason is not None:
         shape["redriveStatusReason"] = verdict.reason
+    shape.update(_rerun_links(meta))
+    awaited = _awaited_callbacks(state) if state.running else []
+    if awaited:
+        shape["awaitingCallbacks"] = awaited
     return shape
+
+
+def _awaited_callbacks(state: ExecutionState) -> list[dict[str, str]]:
+    found = []
+    for token, frame_id in state.tasks.items():
+        if state.awaits_callback(token):
+            name = state.frames[frame_id].state or ""
+            found.append((state.frames[frame_id].entered_id, token, name))
+    return [{"stateName": name, "taskToken": token} for _, token, name in sorted(found)]
+
+
+def _rerun_links(meta: dict[str, str]) -> dict[str, Any]:
+    """``rerun_of``, ``rerun_from_state`` and ``reruns`` (``replay.py``), as set."""
+    links: dict[str, Any] = {}
+    if meta.get("rerun_of"):
+        links["rerunOf"] = meta["rerun_of"]
+    if meta.get("rerun_from_state"):
+        links["rerunFromState"] = meta["rerun_from_state"]
+    reruns = json.loads(meta["reruns"]) if meta.get("reruns") else []
+    if reruns:
+        links["reruns"] = [str(arn) for arn in reruns]
+    return links
 
 
 def _dates(

@@ -3,12 +3,13 @@
 Per execution (all under one Redis Cluster hash tag, so an execution lives on one shard):
 
 - ``{p}:{<machine>:<name>}:meta``   hash: status, last_event_id, the state snapshot's head
-  (``state``: ExecutionState without its frames), definition version, machine, name, ARNs,
-  input, start/stop dates, error/cause
+  (``state``: ExecutionState without its frames, tasks, timers and last event id),
+  definition version, machine, name, ARNs, input, start/stop dates, error/cause
 - ``{p}:{<machine>:<name>}:state``  hash: the rest of the snapshot, one field per frame
-  (``f:<frame id>``), per task in flight (``k:<token>``) and per timer (``t:<timer id>``),
-  so a step of one Map iteration reads and writes that iteration's frame and its
-  ancestors, not thousands of others
+  (``f:<frame id>``, and ``d:<frame id>`` for its input and a Map's items), per task in
+  flight (``k:<token>``) and per timer (``t:<timer id>``), so a step of one Map iteration
+  reads that iteration's frame and its ancestors, not thousands of others, and writes only
+  the fields that changed
 - ``{p}:{<machine>:<name>}:events`` list: the history events, JSON, in id order
 - ``{p}:{<machine>:<name>}:outbox`` list: commands recorded with the events that produced
   them, removed once dispatched (transactional outbox)
@@ -41,6 +42,7 @@ from importlib import resources
 from typing import Any
 
 import redis
+from pydantic import BaseModel, Field
 
 from statemachine.interpreter.commands import CancelTimer, Command, RunTask, StartTimer
 from statemachine.interpreter.events import HistoryEvent, iso_time
@@ -56,9 +58,21 @@ DEFAULT_RETENTION_DAYS = 90.0
 OPENING_EVENTS = frozenset({"ExecutionStarted", "ExecutionRedriven"})
 #: The per-execution keys that expire together (besides meta, events and outbox).
 _EXPIRING_PARTS = ("state", "tasks", "starts", "logs", "logs:count")
-#: Field prefixes of the ``state`` hash: frames, tasks in flight, timers.
-FRAME, TASK, TIMER = "f:", "k:", "t:"
-_SPLIT = {"frames", "tasks", "timers"}
+#: Field prefixes of the ``state`` hash: frames, their bulky data, tasks in flight, timers.
+FRAME, DATA, TASK, TIMER = "f:", "d:", "k:", "t:"
+#: What the head leaves out: the hash holds the first three, ``meta`` the last event id (so
+#: the head stays the same while a Map's iterations run, and is not written again).
+_NOT_IN_HEAD = {"frames", "tasks", "timers", "last_event_id"}
+#: A frame's bulky fields that stay the same while its Parallel or Map state runs: kept in a
+#: field of their own (``d:<frame id>``), so an iteration's step, which changes its Map
+#: frame's counters and results, does not write the Map's input and items again.
+_FRAME_DATA = {"input", "effective_input", "items"}
+
+
+class _FrameData(BaseModel):
+    input: Any = None
+    effective_input: Any = None
+    items: list[Any] = Field(default_factory=list)
 
 
 _COMMANDS: Any = None
@@ -90,20 +104,32 @@ class Snapshot:
     meta: dict[str, str]
     fields: dict[str, str | None]
     lookups: tuple[str, ...] | None = None
+    #: The head as read: an append writes it only if it changed.
+    head: str = ""
 
 
-def _build_state(head: str, fields: dict[str, str | None], partial: bool) -> ExecutionState:
+def _build_state(
+    head: str, last_event_id: int, fields: dict[str, str | None], partial: bool
+) -> ExecutionState:
     state = ExecutionState.model_validate_json(head)
-    parts: dict[str, dict[str, Any]] = {FRAME: {}, TASK: {}, TIMER: {}}
-    absent: dict[str, set[str]] = {FRAME: set(), TASK: set(), TIMER: set()}
+    state.last_event_id = last_event_id
+    parts: dict[str, dict[str, Any]] = {FRAME: {}, TASK: {}, TIMER: {}, DATA: {}}
+    absent: dict[str, set[str]] = {FRAME: set(), TASK: set(), TIMER: set(), DATA: set()}
     for field, value in fields.items():
         prefix, key = field[:2], field[2:]
         if value is None:
             absent[prefix].add(key)
         elif prefix == FRAME:
             parts[FRAME][key] = Frame.model_validate_json(value)
+        elif prefix == DATA:
+            parts[DATA][key] = _FrameData.model_validate_json(value)
         else:
             parts[prefix][key] = value
+    for key, data in parts[DATA].items():
+        frame = parts[FRAME].get(key)
+        if frame is not None:
+            for name in _FRAME_DATA:
+                setattr(frame, name, getattr(data, name))
     # A head written before the split may still hold frames: they count as loaded.
     state.frames.update(parts[FRAME])
     state.tasks.update(parts[TASK])
@@ -122,10 +148,12 @@ _NO_HEAD = '{{"status": "{status}"}}'
 def fields_of(state: ExecutionState) -> dict[str, str]:
     """The ``state`` hash's fields for what ``state`` holds (all of it, or what a partial
     state loaded and added)."""
-    fields = {
-        FRAME + key: frame.model_dump_json(exclude_defaults=True)
-        for key, frame in dict.items(state.frames)
-    }
+    fields: dict[str, str] = {}
+    for key, frame in dict.items(state.frames):
+        fields[FRAME + key] = frame.model_dump_json(exclude_defaults=True, exclude=_FRAME_DATA)
+        data = frame.model_dump_json(exclude_defaults=True, include=_FRAME_DATA)
+        if data != "{}":
+            fields[DATA + key] = data
     fields.update((TASK + key, value) for key, value in dict.items(state.tasks))
     fields.update((TIMER + key, value) for key, value in dict.items(state.timers))
     return fields
@@ -134,8 +162,8 @@ def fields_of(state: ExecutionState) -> dict[str, str]:
 # Read a partial snapshot: the head, the named fields of the state hash, and for a task or
 # timer field the frame it names and that frame's ancestors (frame ids are paths:
 # "/5.3/12.0" is in "/5.3", which is in the root frame ""), in one consistent read.
-# ARGV[1] "frame" reads the frames alone, not their ancestors nor the head (which holds the
-# execution's input and may be large): enough to tell whether a task is still awaited.
+# ARGV[1] "frame" reads the frames alone, not their data (``d:``), their ancestors nor the
+# head (which holds the execution's input): enough to tell whether a task is awaited.
 _LOAD_PARTIAL = """
 local meta = redis.call('HMGET', KEYS[1], 'last_event_id', 'state', 'definition_version',
                         'status')
@@ -158,6 +186,7 @@ local function chain(id)
   end
   while true do
     add('f:' .. id)
+    add('d:' .. id)
     if id == '' then return end
     local parent = string.match(id, '^(.*)/[^/]*$')
     if parent == nil then return end
@@ -168,7 +197,7 @@ for i = 2, #ARGV do
   local field = ARGV[i]
   local kind = string.sub(field, 1, 2)
   local value = add(field)
-  if kind == 'f:' then
+  if kind == 'f:' or kind == 'd:' then
     chain(string.sub(field, 3))
   elseif value then
     chain(value)
@@ -299,13 +328,15 @@ class RedisHistoryStore(Settling):
             return None
         meta = {_text(k): _text(v) for k, v in raw.items()}
         fields: dict[str, str | None] = {_text(k): _text(v) for k, v in hashed.items()}
+        last = int(meta.get("last_event_id", "0"))
         return Snapshot(
             execution_id=eid,
-            last_event_id=int(meta.get("last_event_id", "0")),
-            state=_build_state(meta["state"], fields, partial=False),
+            last_event_id=last,
+            state=_build_state(meta["state"], last, fields, partial=False),
             definition_version=meta["definition_version"],
             meta=meta,
             fields=fields,
+            head=meta["state"],
         )
 
     def load_partial(
@@ -354,7 +385,9 @@ class RedisHistoryStore(Settling):
             _text(rest[i]): (None if rest[i + 1] is None else _text(rest[i + 1]))
             for i in range(0, len(rest), 2)
         }
-        state = _build_state(head or _NO_HEAD.format(status=status), fields, partial=True)
+        state = _build_state(
+            head or _NO_HEAD.format(status=status), int(last), fields, partial=True
+        )
         loaded = sum(1 for f, v in fields.items() if f.startswith(FRAME) and v is not None)
         if dict.__len__(state.frames) > loaded:
             return self.load(eid)  # a head from before the split: it holds every frame
@@ -366,6 +399,7 @@ class RedisHistoryStore(Settling):
             meta={"last_event_id": last, "definition_version": version, "status": status},
             fields=fields,
             lookups=tuple(lookups),
+            head=head,
         )
 
     def load_more(self, snapshot: Snapshot, field: str | None) -> Snapshot | None:
@@ -397,14 +431,15 @@ class RedisHistoryStore(Settling):
             # Joins the sweep's set first: a crash after the append still gets settled.
             self.redis.zadd(self.active_key, {eid: time.time()})
         before = base.fields if base is not None else {}
+        # defaults refill on load: half the bytes
+        head = state.model_dump_json(exclude_defaults=True, exclude=_NOT_IN_HEAD)
         after = fields_of(state)
         sets = [(f, v) for f, v in after.items() if before.get(f) != v]
         dels = [f for f, v in before.items() if v is not None and f not in after]
         args: list[Any] = [
             str(base.last_event_id if base is not None else 0),
             str(state.last_event_id),
-            # defaults refill on load: half the bytes
-            state.model_dump_json(exclude_defaults=True, exclude=_SPLIT),
+            "" if base is not None and base.head == head else head,
             state.status,
             str(int(self.retention_seconds * 1000)),
             str(len(events)),

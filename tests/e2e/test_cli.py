@@ -24,7 +24,7 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 SFN = Path(sys.executable).parent / "sfn"
 CONFIG = "definitions/sfn.yaml"
-EXAMPLES = ["hello", "order-processing", "fan-out", "enrichment", "poll"]
+EXAMPLES = ["hello", "order-processing", "fan-out", "enrichment", "poll", "invoices"]
 DESCRIBE_KEYS = {
     "executionArn",
     "stateMachineArn",

@@ -881,3 +881,62 @@ def test_poll_with_mocked_service(
         assert result.stop_date == T0 + timedelta(seconds=30)
     else:
         assert result.stop_date == T0
+
+
+# -- invoices (the README's "fail, fix, redrive" story; on Redis: test_cli_recovery.py) ---
+
+
+BILLING_RUN = {
+    "period": "2026-04",
+    "customers": [{"id": "acme", "units": 1200}, {"id": "globex", "units": 300}],
+}
+
+
+def test_invoices_are_built_approved_and_sent() -> None:
+    """Each customer's invoice is built in the Map; RequestApproval passes ``$$.Task.Token``
+    to its handler and waits (TaskSubmitted) until the token is answered; SendInvoices gets
+    the approver from that answer
+    (https://docs.aws.amazon.com/step-functions/latest/dg/connect-to-resource.html#connect-wait-token)."""
+    result = run(
+        "invoices",
+        BILLING_RUN,
+        callbacks={"RequestApproval": {"Return": {"approvedBy": "ada"}, "After": 3600}},
+    )
+
+    assert result.status == "SUCCEEDED", result.describe()
+    assert result.output == {"period": "2026-04", "sent": 2, "total": 415.0, "approvedBy": "ada"}
+    invoices = entered_input(result, "RequestApproval")[0]["invoices"]
+    assert invoices[1] == {
+        "invoiceId": "INV-2026-04-globex",
+        "customer": "globex",
+        "units": 300,
+        "total": 95.0,
+        "perUnit": 0.3167,
+    }
+    scheduled = next(e for e in result.history() if e["type"] == "TaskScheduled")
+    payload = json.loads(details(scheduled)["parameters"])["Payload"]
+    assert payload["taskToken"] == f"{ACCOUNT_ARN}:execution:invoices:local-1#{scheduled['id']}"
+    submitted, succeeded = (
+        next(e for e in result.history() if e["type"] == kind)
+        for kind in ("TaskSubmitted", "TaskSucceeded")
+    )
+    assert offset(succeeded) - offset(submitted) == 3600  # the answer came an hour later
+    check_chain(result)
+
+
+def test_invoices_handler_bug_on_a_customer_without_usage() -> None:
+    """The bug the README's story fixes, on purpose: 0 units divides by zero; the Map, then
+    the execution, fail with the handler's error and Lambda's cause document."""
+    customers = [*BILLING_RUN["customers"], {"id": "initech", "units": 0}]
+    result = run("invoices", {**BILLING_RUN, "customers": customers})
+
+    assert (result.status, result.error) == ("FAILED", "ZeroDivisionError")
+    cause = json.loads(result.cause or "")
+    assert (cause["errorType"], cause["errorMessage"]) == (
+        "ZeroDivisionError",
+        "float division by zero",
+    )
+    assert "round(total / units, 4)" in cause["stackTrace"][-1]
+    assert sorted(iterations(result, "Succeeded")) == [0, 1]
+    assert iterations(result, "Failed") == [2]
+    assert "RequestApproval" not in json.dumps(result.history())

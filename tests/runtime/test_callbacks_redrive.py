@@ -30,6 +30,7 @@ from typing import Any
 import pytest
 import redis
 
+from statemachine.cli.timeline import build_rows
 from statemachine.local import run_local
 from statemachine.runtime.api_errors import (
     ExecutionDoesNotExist,
@@ -288,6 +289,19 @@ def test_redrive_after_a_parallel_branch_failed(deployment: Deployment, tmp_path
         "ExecutionSucceeded",
     ]
     assert shape(redriven.events) == shape(local.events)
+    # sfn history's timeline: the first attempt as it ended, the redrive, what ran again
+    rows = build_rows(redriven.events, redriven.status)
+    assert [(row.name, row.label, row.outcome) for row in rows] == [
+        ("P", "", "ok"),
+        ("K0", "branch 1", "ok"),
+        ("PauseK1", "branch 2", "ok"),
+        ("PauseK2", "branch 3", "aborted"),
+        ("K1", "branch 2", "failed"),
+        ("(redriven)", "", "redrive 1"),
+        ("K1", "branch 2", "ok"),
+        ("PauseK2", "branch 3", "ok"),
+        ("K2", "branch 3", "ok"),
+    ]
 
 
 def test_redrive_after_a_map_iteration_failed(deployment: Deployment, tmp_path: Path) -> None:
@@ -429,6 +443,9 @@ def test_a_callback_answered_from_another_process(deployment: Deployment, tmp_pa
     )
     token = token_of(tmp_path, "k1")
     assert token.startswith(f"{ARN}callbacks:{eid.partition(':')[2]}#")
+    # DescribeExecution (beyond AWS) names the task and its token while it can be answered
+    described = describe_execution(deployment.store, eid, datetime.now(UTC))
+    assert described["awaitingCallbacks"] == [{"stateName": "Ask", "taskToken": token}]
     heartbeat = deployment.answer("heartbeat", token)
     assert heartbeat.stdout.strip() == "ok", heartbeat.stderr
     answered = deployment.answer("success", token, '{"approved": true}')
@@ -436,6 +453,7 @@ def test_a_callback_answered_from_another_process(deployment: Deployment, tmp_pa
     result = deployment.wait(eid)
     assert result.status == "SUCCEEDED"
     assert result.output["answer"] == {"approved": True}
+    assert "awaitingCallbacks" not in describe_execution(deployment.store, eid, datetime.now(UTC))
     assert [e.type for e in result.events] == [
         "ExecutionStarted",
         "TaskStateEntered",
@@ -549,11 +567,26 @@ def test_rerun_from_a_state(deployment: Deployment, tmp_path: Path) -> None:
     }
     assert deployment.store.reruns(original) == [result.execution_arn]
     assert rerun.startswith("rerun:" + failed.name + "-rerun-")
+    # DescribeExecution shows the links both ways, beside AWS's fields
+    now = datetime.now(UTC)
+    described = describe_execution(deployment.store, rerun, now)
+    assert (described["rerunOf"], described["rerunFromState"]) == (failed.execution_arn, "B")
+    assert "reruns" not in described
+    described = describe_execution(deployment.store, original, now)
+    assert described["reruns"] == [result.execution_arn]
+    assert "rerunOf" not in described and "rerunFromState" not in described
 
     whole = deployment.runtime.rerun(original)
     assert deployment.wait(whole).status == "SUCCEEDED"
     assert calls.counts() == {"A": 2, "B": 3}
     assert deployment.store.reruns(original) == [result.execution_arn, f"{ARN}{whole}"]
+    described = describe_execution(deployment.store, whole, datetime.now(UTC))
+    assert described["rerunOf"] == failed.execution_arn
+    assert "rerunFromState" not in described  # from the start
+    assert describe_execution(deployment.store, original, datetime.now(UTC))["reruns"] == [
+        result.execution_arn,
+        f"{ARN}{whole}",
+    ]
 
     given = deployment.runtime.rerun(
         original, from_state="B", input={"a": {"given": True}}, name="given-input"

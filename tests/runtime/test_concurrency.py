@@ -228,15 +228,16 @@ def test_a_map_iteration_step_reads_and_writes_only_its_frames(
     _, command = recorder.sent[5]
     snapshot = store.load_partial(eid, ["k:" + command.token])
     assert snapshot is not None
-    [iteration] = [f for f in snapshot.fields if f.startswith("f:/")]
-    assert set(snapshot.fields) == {"k:" + command.token, iteration, "f:"}
+    [iteration] = [f[2:] for f in snapshot.fields if f.startswith("f:/")]
+    assert set(snapshot.fields) == {
+        "k:" + command.token, "f:" + iteration, "d:" + iteration, "f:", "d:"}
 
-    writes: list[int] = []
+    writes: list[set[str]] = []
     append = store.append
 
     def counting(*args: Any, **kwargs: Any) -> None:
         base, state = args[1], args[2]
-        writes.append(sum(1 for f, v in fields_of(state).items() if base.fields.get(f) != v))
+        writes.append({f for f, v in fields_of(state).items() if base.fields.get(f) != v})
         append(*args, **kwargs)
 
     store.append = counting  # type: ignore[method-assign]
@@ -245,9 +246,10 @@ def test_a_map_iteration_step_reads_and_writes_only_its_frames(
         done = inputs.TaskSucceeded(time=now(), token=sent.token,
                                     output={"value": sent.payload["value"] * 2})
         assert runtime.task_finished(eid, sent.token, [started, done])
-    # Each step rewrote the root frame and nothing else (the iteration's frame and task
-    # entry are deleted, not written).
-    assert writes == [1] * MAP_ITEMS
+    # Each step but the last (which ends the Map) rewrote the root frame's counters and
+    # results and nothing else: not the Map's input and items ("d:"); the iteration's frame
+    # and task entry are deleted.
+    assert writes[:-1] == [{"f:"}] * (MAP_ITEMS - 1)
 
     result = result_from_store(store, eid)
     assert result.status == "SUCCEEDED"
@@ -255,4 +257,4 @@ def test_a_map_iteration_step_reads_and_writes_only_its_frames(
     local = run_local(json.dumps(MAP), {"items": items},
                       handlers={"Double": lambda event, context: {"value": event["value"] * 2}})
     assert Counter(types(result.events)) == Counter(types(local.events))
-    assert store.redis.hkeys(store.key(eid, "state")) == [b"f:"]
+    assert sorted(store.redis.hkeys(store.key(eid, "state"))) == [b"d:", b"f:"]  # the root

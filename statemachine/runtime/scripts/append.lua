@@ -5,7 +5,7 @@
 -- timers), then every other key of the execution that must expire with it (tasks, logs,
 -- ...). All share the execution's hash tag.
 -- ARGV[1] expected last event id ("0" to create), ARGV[2] new last event id,
--- ARGV[3] the snapshot's head JSON, ARGV[4] status, ARGV[5] retention in milliseconds
+-- ARGV[3] the snapshot's head JSON ("": unchanged), ARGV[4] status, ARGV[5] retention in milliseconds
 -- ("0": keep forever), ARGV[6] number of events E, ARGV[7] of commands C, ARGV[8] of state
 -- fields to set S, ARGV[9] of state fields to delete D; then E event JSONs, C command
 -- JSONs, S field/value pairs, D field names, and meta field/value pairs to the end.
@@ -34,7 +34,10 @@ for _ = 1, tonumber(ARGV[9]) do
   redis.call('HDEL', KEYS[4], ARGV[i])
   i = i + 1
 end
-redis.call('HSET', KEYS[1], 'last_event_id', ARGV[2], 'state', ARGV[3], 'status', ARGV[4])
+redis.call('HSET', KEYS[1], 'last_event_id', ARGV[2], 'status', ARGV[4])
+if ARGV[3] ~= '' then
+  redis.call('HSET', KEYS[1], 'state', ARGV[3])
+end
 while i < #ARGV do
   redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
   i = i + 2
