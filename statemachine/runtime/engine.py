@@ -74,6 +74,21 @@ def _lookups(events: Sequence[inputs._Input]) -> tuple[str, ...] | None:
     return tuple(dict.fromkeys(found))
 
 
+def _not_before(
+    events: Sequence[inputs._Input], last_time: datetime | None
+) -> list[inputs._Input]:
+    """The inputs, none timed before the history's last event: a history's timestamps never
+    go backwards, as AWS's don't, though a worker reports an outcome timed when its handler
+    returned (or began) and another worker may have recorded later events meanwhile, or
+    run on a machine whose clock is ahead."""
+    if last_time is None:
+        return list(events)
+    return [
+        event if event.time >= last_time else event.model_copy(update={"time": last_time})
+        for event in events
+    ]
+
+
 def arn_of(eid: str) -> str:
     machine, _, name = eid.partition(":")
     return execution_arn(machine, name)
@@ -233,7 +248,7 @@ class Runtime:
                 assert snapshot is not None
                 definition = self._definition(snapshot.definition_version)
                 state, appended, commands = snapshot.state, [], []
-                for event in events:
+                for event in _not_before(events, snapshot.last_time):
                     decision = decide(definition, state, event)
                     state = decision.state
                     appended += decision.events

@@ -49,7 +49,7 @@ from statemachine.interpreter.events import HistoryEvent, iso_time
 from statemachine.interpreter.state import ExecutionState, Frame, PartialDict
 from statemachine.runtime.indexes import ExecutionIndex
 from statemachine.runtime.logs import LogStore
-from statemachine.runtime.settle import MARK_INDEXED, Settling
+from statemachine.runtime.settle import MARK_INDEXED, Settling, parse_time
 
 #: How long a stopped execution is kept, unless SFN_RETENTION_DAYS says otherwise: AWS
 #: keeps a Standard execution's history for 90 days after it closes.
@@ -106,6 +106,8 @@ class Snapshot:
     lookups: tuple[str, ...] | None = None
     #: The head as read: an append writes it only if it changed.
     head: str = ""
+    #: The time of the last event in the history (``meta``'s ``last_time``).
+    last_time: datetime | None = None
 
 
 def _build_state(
@@ -166,9 +168,9 @@ def fields_of(state: ExecutionState) -> dict[str, str]:
 # head (which holds the execution's input): enough to tell whether a task is awaited.
 _LOAD_PARTIAL = """
 local meta = redis.call('HMGET', KEYS[1], 'last_event_id', 'state', 'definition_version',
-                        'status')
+                        'status', 'last_time')
 if meta[2] == false then return {} end
-local out = {meta[1] or '0', meta[2], meta[3] or '', meta[4] or ''}
+local out = {meta[1] or '0', meta[2], meta[3] or '', meta[4] or '', meta[5] or ''}
 if ARGV[1] == 'frame' then out[2] = '' end
 local seen = {}
 local function add(field)
@@ -337,6 +339,7 @@ class RedisHistoryStore(Settling):
             meta=meta,
             fields=fields,
             head=meta["state"],
+            last_time=parse_time(meta["last_time"]) if meta.get("last_time") else None,
         )
 
     def load_partial(
@@ -379,8 +382,8 @@ class RedisHistoryStore(Settling):
     def _partial(self, eid: str, reply: Any, lookups: Sequence[str]) -> Snapshot | None:
         if not reply:
             return None
-        last, head, version, status = (_text(item) for item in reply[:4])
-        rest = reply[4:]
+        last, head, version, status, last_time = (_text(item) for item in reply[:5])
+        rest = reply[5:]
         fields = {
             _text(rest[i]): (None if rest[i + 1] is None else _text(rest[i + 1]))
             for i in range(0, len(rest), 2)
@@ -400,6 +403,7 @@ class RedisHistoryStore(Settling):
             fields=fields,
             lookups=tuple(lookups),
             head=head,
+            last_time=parse_time(last_time) if last_time else None,
         )
 
     def load_more(self, snapshot: Snapshot, field: str | None) -> Snapshot | None:
@@ -422,6 +426,8 @@ class RedisHistoryStore(Settling):
         else raise Conflict. Writes the head, and the frames, tasks and timers that differ
         from ``base``."""
         meta = dict(extra_meta or {})
+        if events:
+            meta["last_time"] = iso_time(events[-1].timestamp)
         if not state.running and events:
             meta["stop_date"] = iso_time(events[-1].timestamp)
             meta["error"] = state.error or ""

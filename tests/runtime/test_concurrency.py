@@ -14,7 +14,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -258,3 +258,25 @@ def test_a_map_iteration_step_reads_and_writes_only_its_frames(
                       handlers={"Double": lambda event, context: {"value": event["value"] * 2}})
     assert Counter(types(result.events)) == Counter(types(local.events))
     assert sorted(store.redis.hkeys(store.key(eid, "state"))) == [b"d:", b"f:"]  # the root
+
+
+def test_history_timestamps_never_go_backwards(
+    fresh_store: Callable[[], RedisHistoryStore],
+) -> None:
+    """A worker reports an outcome timed when its handler returned (or began), and another
+    may have recorded later events meanwhile, or run on a machine whose clock is ahead: the
+    events are recorded no earlier than the history's last one, as AWS's histories never go
+    backwards."""
+    recorder = Recorder()
+    runtime = Runtime(fresh_store(), recorder)
+    eid = runtime.start(HELLO, {"name": "Ada"}, machine="hello", name="clock")
+    [(_, command)] = recorder.sent
+    late = now()
+    early = datetime(2000, 1, 1, tzinfo=UTC)  # a worker whose clock is far behind
+    assert runtime.task_finished(eid, command.token, [
+        inputs.TaskStarted(time=early, token=command.token),
+        inputs.TaskSucceeded(time=early, token=command.token, output={"message": "Hi"})])
+    result = result_from_store(runtime.store, eid)
+    stamps = [event.timestamp for event in result.events]
+    assert stamps == sorted(stamps)
+    assert stamps[-1] >= late.replace(microsecond=0) - timedelta(seconds=5)
