@@ -47,7 +47,7 @@ from statemachine.errors import PAYLOAD_LIMIT_BYTES
 from statemachine.interpreter.commands import StartTimer
 from statemachine.interpreter.context import context_time
 from statemachine.interpreter.engine import Engine
-from statemachine.interpreter.state import ExecutionState, Frame, Waiting
+from statemachine.interpreter.state import ExecutionState, Frame, Waiting, entry
 from statemachine.interpreter.states import composite
 from statemachine.language import model
 
@@ -148,16 +148,14 @@ def _resume_children(
 ) -> None:
     """A Parallel or Map state carries on: only its unfinished branches or iterations."""
     frame.waiting = Waiting(kind="children")
-    frame.children = []
     frame.failed = 0
     frame.retries, frame.retry_count = [], 0  # its Retry starts again too
     for child in children:
-        frame.results[child.index] = None
+        engine.state.results.pop(entry(frame, child.index), None)
     if isinstance(spec, model.ParallelState):
         frame.finished = len(spec.branches) - len(children)
         for child in children:
             engine.state.frames[child.id] = engine.state.halted.pop(child.id)
-            frame.children.append(child.id)
         for child in children:
             resume(engine, child)
         return

@@ -118,6 +118,13 @@ class PartialDict(dict[str, V]):
         return {}
 
 
+def entry(frame: Frame, index: int) -> str:
+    """The key of a Parallel or Map frame's result or item ``index`` in its current run
+    (the run is the id of its ParallelStateStarted or MapStateStarted event), so a run
+    never reads what an earlier, failed run of the same state left behind."""
+    return f"{frame.id}|{frame.started_id}|{index}"
+
+
 class Waiting(BaseModel):
     """What a frame's current state is blocked on."""
 
@@ -160,10 +167,11 @@ class Frame(BaseModel):
     #: This frame's workflow-local variables (interpreter/variables.py) and their JSON sizes.
     variables: dict[str, Any] = Field(default_factory=dict)
     variable_sizes: dict[str, int] = Field(default_factory=dict)
-    # Parallel / Map bookkeeping, for the state this frame is in.
-    children: list[str] = Field(default_factory=list)
-    results: list[Any] = Field(default_factory=list)
-    items: list[Any] = Field(default_factory=list)
+    # Parallel / Map bookkeeping, for the state this frame is in. Its branches or iterations
+    # are the frames whose ``parent`` is this one; their results and a Map's items are
+    # entries of ``ExecutionState.results`` and ``.items`` (``entry``), one per index, so a
+    # step of one iteration touches one entry, not a list as long as the Map.
+    item_count: int = 0
     started_id: int = 0
     started_items: int = 0
     running: int = 0
@@ -191,6 +199,9 @@ class ExecutionState(BaseModel):
     cause: str | None = None
     last_event_id: int = 0
     frames: dict[str, Frame] = Field(default_factory=dict)
+    #: Branch and iteration results, and Map items, by ``entry(frame id, run, index)``.
+    results: dict[str, Any] = Field(default_factory=dict)
+    items: dict[str, Any] = Field(default_factory=dict)
     tasks: dict[str, str] = Field(default_factory=dict)
     timers: dict[str, str] = Field(default_factory=dict)
     execution_timer: str | None = None

@@ -99,7 +99,7 @@ def _in_flight(state: ExecutionState) -> list[InFlight]:
             continue
         waiting = frame.waiting
         if waiting.kind == "children":
-            doing = "map" if frame.items else "parallel"
+            doing = "map" if frame.item_count else "parallel"
         elif waiting.kind == "task" and waiting.callback and waiting.submitted:
             doing = "waiting for callback"  # its handler returned; SendTaskSuccess is next
         else:
@@ -123,13 +123,13 @@ def _maps(state: ExecutionState) -> list[MapProgress]:
     found = []
     for frame in state.frames.values():
         waiting = frame.waiting
-        if frame.done or waiting is None or waiting.kind != "children" or not frame.items:
+        if frame.done or waiting is None or waiting.kind != "children" or not frame.item_count:
             continue
         where = place(frame)
         found.append(
             MapProgress(
                 path=f"{where} > {frame.state}" if where else str(frame.state),
-                total=len(frame.items),
+                total=frame.item_count,
                 succeeded=frame.finished - frame.failed,
                 failed=frame.failed,
                 running=frame.running,

@@ -42,8 +42,9 @@ from importlib import resources
 from typing import Any
 
 import redis
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
+from statemachine.dataflow.serialize import to_json
 from statemachine.interpreter.commands import CancelTimer, Command, RunTask, StartTimer
 from statemachine.interpreter.events import HistoryEvent, iso_time
 from statemachine.interpreter.state import ExecutionState, Frame, PartialDict
@@ -58,21 +59,23 @@ DEFAULT_RETENTION_DAYS = 90.0
 OPENING_EVENTS = frozenset({"ExecutionStarted", "ExecutionRedriven"})
 #: The per-execution keys that expire together (besides meta, events and outbox).
 _EXPIRING_PARTS = ("state", "tasks", "starts", "logs", "logs:count")
-#: Field prefixes of the ``state`` hash: frames, their bulky data, tasks in flight, timers.
-FRAME, DATA, TASK, TIMER = "f:", "d:", "k:", "t:"
-#: What the head leaves out: the hash holds the first three, ``meta`` the last event id (so
+#: Field prefixes of the ``state`` hash: frames, their bulky data, tasks in flight, timers,
+#: and the results and items of Parallel and Map states (JSON values).
+FRAME, DATA, TASK, TIMER, RESULT, ITEM = "f:", "d:", "k:", "t:", "r:", "i:"
+#: The ExecutionState mappings kept in the hash, by field prefix.
+_MAPPINGS = {FRAME: "frames", TASK: "tasks", TIMER: "timers", RESULT: "results", ITEM: "items"}
+#: What the head leaves out: the hash holds the mappings, ``meta`` the last event id (so
 #: the head stays the same while a Map's iterations run, and is not written again).
-_NOT_IN_HEAD = {"frames", "tasks", "timers", "last_event_id"}
+_NOT_IN_HEAD = {*_MAPPINGS.values(), "last_event_id"}
 #: A frame's bulky fields that stay the same while its Parallel or Map state runs: kept in a
 #: field of their own (``d:<frame id>``), so an iteration's step, which changes its Map
-#: frame's counters and results, does not write the Map's input and items again.
-_FRAME_DATA = {"input", "effective_input", "items"}
+#: frame's counters, does not write the Map's input again.
+_FRAME_DATA = {"input", "effective_input"}
 
 
 class _FrameData(BaseModel):
     input: Any = None
     effective_input: Any = None
-    items: list[Any] = Field(default_factory=list)
 
 
 _COMMANDS: Any = None
@@ -115,8 +118,8 @@ def _build_state(
 ) -> ExecutionState:
     state = ExecutionState.model_validate_json(head)
     state.last_event_id = last_event_id
-    parts: dict[str, dict[str, Any]] = {FRAME: {}, TASK: {}, TIMER: {}, DATA: {}}
-    absent: dict[str, set[str]] = {FRAME: set(), TASK: set(), TIMER: set(), DATA: set()}
+    parts: dict[str, dict[str, Any]] = {prefix: {} for prefix in (*_MAPPINGS, DATA)}
+    absent: dict[str, set[str]] = {prefix: set() for prefix in (*_MAPPINGS, DATA)}
     for field, value in fields.items():
         prefix, key = field[:2], field[2:]
         if value is None:
@@ -125,6 +128,8 @@ def _build_state(
             parts[FRAME][key] = Frame.model_validate_json(value)
         elif prefix == DATA:
             parts[DATA][key] = _FrameData.model_validate_json(value)
+        elif prefix in (RESULT, ITEM):
+            parts[prefix][key] = json.loads(value)
         else:
             parts[prefix][key] = value
     for key, data in parts[DATA].items():
@@ -132,14 +137,12 @@ def _build_state(
         if frame is not None:
             for name in _FRAME_DATA:
                 setattr(frame, name, getattr(data, name))
-    # A head written before the split may still hold frames: they count as loaded.
-    state.frames.update(parts[FRAME])
-    state.tasks.update(parts[TASK])
-    state.timers.update(parts[TIMER])
-    if partial:
-        state.frames = PartialDict(state.frames, absent[FRAME], FRAME)
-        state.tasks = PartialDict(state.tasks, absent[TASK], TASK)
-        state.timers = PartialDict(state.timers, absent[TIMER], TIMER)
+    for prefix, name in _MAPPINGS.items():
+        # A head written before the split may still hold entries: they count as loaded.
+        mapping = getattr(state, name)
+        mapping.update(parts[prefix])
+        if partial:
+            setattr(state, name, PartialDict(mapping, absent[prefix], prefix))
     return state
 
 
@@ -158,6 +161,8 @@ def fields_of(state: ExecutionState) -> dict[str, str]:
             fields[DATA + key] = data
     fields.update((TASK + key, value) for key, value in dict.items(state.tasks))
     fields.update((TIMER + key, value) for key, value in dict.items(state.timers))
+    fields.update((RESULT + key, to_json(value)) for key, value in dict.items(state.results))
+    fields.update((ITEM + key, to_json(value)) for key, value in dict.items(state.items))
     return fields
 
 

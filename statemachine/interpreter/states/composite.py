@@ -24,7 +24,7 @@ from statemachine.dataflow.serialize import check_payload, to_json
 from statemachine.dataflow.templates import select_field
 from statemachine.interpreter import dataflow
 from statemachine.interpreter.engine import Engine
-from statemachine.interpreter.state import Frame, Waiting
+from statemachine.interpreter.state import Frame, Waiting, entry
 from statemachine.language import model
 from statemachine.rules.catch import error_output
 
@@ -47,7 +47,6 @@ def _child(engine: Engine, parent: Frame, started_id: int, index: int, branch: i
         last_id=started_id,
     )
     engine.state.frames[child.id] = child
-    parent.children.append(child.id)
     return child
 
 
@@ -56,7 +55,7 @@ def run_parallel(engine: Engine, frame: Frame, spec: model.ParallelState) -> Ste
     engine.drop_halted(frame)
     frame.effective_input = data  # what a redriven branch that never started begins with
     started = engine.emit(frame, "ParallelStateStarted")
-    frame.children, frame.results = [], [None] * len(spec.branches)
+    frame.started_id = started
     frame.finished = frame.failed = 0
     frame.waiting = Waiting(kind="children")
     for index, branch in enumerate(spec.branches):
@@ -177,15 +176,16 @@ def _start_map(
 ) -> Step:
     engine.drop_halted(frame)
     frame.effective_input = data
-    frame.items = items
+    frame.item_count = len(items)
     frame.redo = []
-    frame.children, frame.results = [], [None] * len(items)
     frame.started_items = frame.running = frame.finished = frame.failed = 0
     frame.max_concurrency = concurrency
     frame.tolerated_count = count
     frame.tolerated_percentage = float(percentage) if percentage is not None else None
     started = engine.emit(frame, "MapStateStarted", {"length": len(items)})
     frame.started_id = started
+    for index, item in enumerate(items):
+        engine.state.items[entry(frame, index)] = item
     frame.waiting = Waiting(kind="children")
     if not items:
         return _map_succeeded(engine, frame, spec)
@@ -194,8 +194,8 @@ def _start_map(
 
 
 def _fill(engine: Engine, frame: Frame, spec: model.MapState, started: int) -> None:
-    limit = frame.max_concurrency or len(frame.items)
-    while frame.running < limit and (frame.redo or frame.started_items < len(frame.items)):
+    limit = frame.max_concurrency or frame.item_count
+    while frame.running < limit and (frame.redo or frame.started_items < frame.item_count):
         if frame.redo:  # a redriven Map runs its failed and aborted iterations first
             _redo(engine, frame, frame.redo.pop(0))
             continue
@@ -220,7 +220,6 @@ def _redo(engine: Engine, parent: Frame, child_id: str) -> None:
     if child is None:
         return
     engine.state.frames[child.id] = child
-    parent.children.append(child.id)
     parent.running += 1
     resume(engine, child)
 
@@ -240,7 +239,7 @@ def _iterate(engine: Engine, parent: Frame, spec: model.MapState, child: Frame) 
     if child.done or child.id not in engine.state.frames:
         return
     index = child.index
-    item = parent.items[index]
+    item = engine.state.items[entry(parent, index)]
     selector = spec.selector
     try:
         data = item
@@ -263,12 +262,11 @@ def child_finished(
     engine: Engine, child: Frame, output: Any, failure: tuple[str | None, str | None] | None
 ) -> None:
     """A branch or iteration ended; advance, finish or fail its Parallel/Map state."""
-    engine.state.frames.pop(child.id, None)
+    if engine.state.frames.pop(child.id, None) is None:
+        return  # not one of its state's running branches or iterations (any more)
     assert child.parent is not None
     parent = engine.state.frames.get(child.parent)
     if parent is None or parent.done or parent.waiting is None or parent.waiting.kind != "children":
-        return
-    if child.id not in parent.children:
         return
     if failure is not None:
         engine.state.halted[child.id] = child  # a redrive runs it again
@@ -299,20 +297,20 @@ def _branch_finished(
         parent.waiting = None
         engine.fail_state(parent, failure[0] or errors.BRANCH_FAILED, failure[1])
         return None
-    parent.results[child.index] = output
+    engine.state.results[entry(parent, child.index)] = output
     parent.finished += 1
     if parent.finished < len(spec.branches):
         return None
     parent.waiting = None
-    parent.children = []
+    results = collect(engine, parent, len(spec.branches))
     engine.drop_halted(parent)
     engine.emit(parent, "ParallelStateSucceeded", previous=child.last_id)
-    output, assigned = dataflow.result_output(engine, parent, spec, parent.results)
+    output, assigned = dataflow.result_output(engine, parent, spec, results)
     return engine.exit_state(parent, spec, output, assigned)
 
 
 def _exceeded(parent: Frame) -> bool:
-    total = len(parent.items)
+    total = parent.item_count
     if parent.tolerated_count is not None and parent.failed > parent.tolerated_count:
         return True
     if parent.tolerated_percentage is not None and total:
@@ -330,7 +328,6 @@ def _iteration_finished(
 ) -> Step:
     details = {"index": child.index, "name": parent.state}
     parent.running -= 1
-    parent.children.remove(child.id)
     if failure is not None:
         engine.emit(child, "MapIterationFailed", details)
         parent.failed += 1
@@ -348,12 +345,14 @@ def _iteration_finished(
             else:
                 engine.fail_state(parent, failure[0] or errors.TASK_FAILED, failure[1])
             return None
-        parent.results[child.index] = error_output(failure[0] or "", failure[1])
+        engine.state.results[entry(parent, child.index)] = error_output(
+            failure[0] or "", failure[1]
+        )
     else:
         engine.emit(child, "MapIterationSucceeded", details)
-        parent.results[child.index] = output
+        engine.state.results[entry(parent, child.index)] = output
     parent.finished += 1
-    if parent.finished < len(parent.items):
+    if parent.finished < parent.item_count:
         _fill(engine, parent, spec, parent.started_id)
         return None
     return _map_succeeded(engine, parent, spec, child.last_id)
@@ -363,28 +362,50 @@ def _map_succeeded(
     engine: Engine, parent: Frame, spec: model.MapState, previous: int | None = None
 ) -> Step:
     parent.waiting = None
-    results = parent.results
-    parent.items, parent.results, parent.children, parent.redo = [], [], [], []
+    results = collect(engine, parent, parent.item_count)
+    parent.item_count, parent.redo = 0, []
     engine.drop_halted(parent)
     engine.emit(parent, "MapStateSucceeded", previous=previous)
     output, assigned = dataflow.result_output(engine, parent, spec, results)
     return engine.exit_state(parent, spec, output, assigned)
 
 
+def running_children(engine: Engine, parent: Frame) -> list[Frame]:
+    """The branches or iterations of ``parent`` that have not finished, in the order they
+    started (run, then index). Reads every frame: a partial state loads them all."""
+
+    def order(child: Frame) -> tuple[int, int]:
+        run = child.id.rsplit("/", 1)[-1].split(".", 1)[0]
+        return (int(run) if run.isdigit() else 0, child.index)
+
+    found = [frame for frame in engine.state.frames.values() if frame.parent == parent.id]
+    return sorted(found, key=order)
+
+
+def collect(engine: Engine, frame: Frame, count: int) -> list[Any]:
+    """The results of a Parallel or Map frame's run, in index order, taken out of the state
+    with its items. Reads every entry: a partial state loads them all, once, at the end."""
+    prefix = entry(frame, 0)[:-1]
+    results, items = engine.state.results, engine.state.items
+    found = {key: results.pop(key) for key in [k for k in results if k.startswith(prefix)]}
+    for key in [k for k in items if k.startswith(prefix)]:
+        del items[key]
+    return [found.get(f"{prefix}{index}") for index in range(count)]
+
+
 def abort_children(engine: Engine, parent: Frame) -> None:
     """Abort every branch or iteration of ``parent`` still running, depth first."""
     from statemachine.interpreter.states.task import task_aborted
 
-    for child_id in list(parent.children):
-        child = engine.state.frames.pop(child_id, None)
-        if child is None or child.done:
+    for child in running_children(engine, parent):
+        engine.state.frames.pop(child.id, None)
+        if child.done:
             continue
         child.done = True
         engine.state.halted[child.id] = child  # a redrive runs it again
         abort_frame_state(engine, child, task_aborted)
         if child.scope and child.scope[-1] == -1:
             engine.emit(child, "MapIterationAborted", {"index": child.index, "name": parent.state})
-    parent.children = []
 
 
 def abort_frame_state(engine: Engine, frame: Frame, task_aborted: Any) -> None:
