@@ -49,7 +49,7 @@ import json
 import threading
 import time
 import traceback
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -90,8 +90,12 @@ def invoke(
     region: str = DEFAULT_REGION,
     account: str = DEFAULT_ACCOUNT,
     logs: Sink | None = None,
+    on_slow: Callable[[], None] | None = None,
+    slow_seconds: float = 0.0,
 ) -> Invocation:
-    """Run ``handler(event, context)`` with a deadline of ``spec.timeout`` seconds.
+    """Run ``handler(event, context)`` with a deadline of ``spec.timeout`` seconds; if it
+    is still running after ``slow_seconds``, call ``on_slow`` (in this thread, while the
+    handler goes on in its own).
 
     Never raises for anything the handler does; ``event`` must be JSON-serialisable (it is
     what Step Functions would send). The handler gets its own copy of the event, as it
@@ -119,6 +123,10 @@ def invoke(
         daemon=True,
     )
     worker.start()
+    if on_slow is not None:
+        worker.join(min(slow_seconds, max(0.0, deadline - time.monotonic())))
+        if worker.is_alive():
+            on_slow()
     worker.join(max(0.0, deadline - time.monotonic()))
     timed_out = worker.is_alive() or not outcome
     result = _timed_out(request_id, spec.timeout) if timed_out else outcome[0]
@@ -219,7 +227,12 @@ def _timed_out(request_id: str, timeout: int) -> Invocation:
 
 
 def invoke_task(
-    task: RunTask, resolved: tuple[FunctionSpec, Handler] | None, logs: Sink | None = None
+    task: RunTask,
+    resolved: tuple[FunctionSpec, Handler] | None,
+    logs: Sink | None = None,
+    *,
+    on_slow: Callable[[], None] | None = None,
+    slow_seconds: float = 0.0,
 ) -> TaskOutcome:
     """Run the function a Task state scheduled; ``resolved`` is None for a name the
     project does not register; ``logs`` receives the handler's log lines.
@@ -242,7 +255,7 @@ def invoke_task(
     if state_timeout:
         spec = spec.model_copy(update={"timeout": task.timeout_seconds})
     result = invoke(spec, handler, task.payload, request_id=task_request_id(task.token),
-                    logs=logs)
+                    logs=logs, on_slow=on_slow, slow_seconds=slow_seconds)
     if result.ok:
         return TaskOutcome(ok=True, output=result.payload)
     timed_out = state_timeout and result.error == TIMEOUT_ERROR

@@ -198,19 +198,28 @@ def _run_handler(task: Task, eid: str, command_json: str) -> None:
     deferred = _start_with_outcome(command)
     if not deferred:
         runtime.task_started(eid, command)
-    # A quick handler's TaskStarted is recorded with its outcome; a slow one's as soon as it
-    # is seen to be slow, so the history shows it running (recording it twice changes
-    # nothing: the interpreter ignores a second TaskStarted).
-    recorder = threading.Timer(
-        START_RECORD_SECONDS, runtime.apply, (eid, started)
-    )
-    if deferred:
-        recorder.start()
     sink = _log_sink(runtime, eid, command)
+
+    def record_start() -> None:
+        # A quick handler's TaskStarted is recorded with its outcome; a slow one's as soon
+        # as it is seen to be slow, so the history shows it running (recording it twice
+        # changes nothing: the interpreter ignores a second TaskStarted). Best effort: the
+        # outcome records it anyway.
+        try:
+            runtime.apply(eid, started)
+        except Exception as exc:
+            log.warning("could not record the start of task %s of %s: %s", token, eid, exc)
+
     try:
         if starts > MAX_STARTS:
             raise _Exited
-        outcome = invoke_task(command, _resolve(services.project, command.function), sink)
+        outcome = invoke_task(
+            command,
+            _resolve(services.project, command.function),
+            sink,
+            on_slow=record_start if deferred else None,
+            slow_seconds=START_RECORD_SECONDS,
+        )
     except _Exited:
         # Its handler began MAX_STARTS times and every time the worker process died (it
         # crashed, exited or was killed): Lambda fails such an invocation with
@@ -241,9 +250,6 @@ def _run_handler(task: Task, eid: str, command_json: str) -> None:
             finished = inputs.TaskFailed(
                 time=runtime.clock.now(), token=token, error=outcome.error, cause=outcome.cause
             )
-    if deferred:
-        recorder.cancel()
-        recorder.join()
     if not runtime.task_finished(eid, token, [started, finished] if deferred else [finished]):
         status = runtime.store.status(eid)
         if status is not None and status != "RUNNING":
