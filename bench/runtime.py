@@ -327,6 +327,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--raw-late-acks", action="store_true", help="raw Celery with this runtime's settings"
     )
     parser.add_argument(
+        "--prefetch", type=int, default=1, help="this runtime's workers' --prefetch-multiplier"
+    )
+    parser.add_argument(
         "--only", action="append", choices=PARTS, help="run only these parts (repeatable)"
     )
     return parser.parse_args(argv)
@@ -373,6 +376,7 @@ class Bench:
         ours = make_ours(self.url, Path(self.env["SFN_CONFIG"]), self.env["SFN_PREFIX"])
         worker = [str(SFN), "worker", "--concurrency", str(args.concurrency)]
         worker += ["--pool", "prefork", "--loglevel", "WARNING"]
+        worker += ["--prefetch-multiplier", str(args.prefetch)]
         log = self.folder / "sfn-worker.log"
         with process_group(worker, self.env, log):
             ours.run(ONE_TASK, {"warm": "up"}, "warmup", timeout=READY_SECONDS)
@@ -508,7 +512,11 @@ def main(argv: list[str] | None = None) -> None:
             "SFN_QUEUE": prefix,
             "SFN_CONFIG": str(project_file),
         }
-        print(f"Redis {url}; prefork, concurrency {args.concurrency}; {os.cpu_count()} CPUs")
+        acks = "late acks, prefetch 1" if args.raw_late_acks else "Celery's defaults"
+        print(
+            f"Redis {url}; prefork, concurrency {args.concurrency}; {os.cpu_count()} CPUs; "
+            f"this runtime: late acks, prefetch {args.prefetch}; raw Celery: {acks}"
+        )
         bench = Bench(args, set(args.only or PARTS), url, env, folder)
         # Raw Celery first, then this runtime's workers: never both at once.
         raw = bench.raw() if bench.parts & {"chain", "map"} else {}

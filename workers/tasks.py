@@ -34,7 +34,7 @@ from statemachine.runtime.engine import MAX_TASK_SECONDS, Runtime
 from statemachine.runtime.logs import LogEvent
 from statemachine.runtime.store import RedisHistoryStore
 from workers.invoke import invoke_task
-from workers.logs import Sink, stream_name
+from workers.logs import stream_name
 from workers.registry import FunctionSpec, Handler, Project, ProjectError, load_project
 
 log = logging.getLogger(__name__)
@@ -133,20 +133,37 @@ def _resolve(
     return project.spec(name), project.handler(name)
 
 
-def _log_sink(runtime: Runtime, eid: str, command: RunTask) -> Sink:
-    """Where a handler's log lines go: the execution's and the function's logs in Redis."""
-    stream = stream_name()
-    rid = request_id(command.token)
+class _LogSink:
+    """Where a handler's log lines go: the execution's and the function's logs in Redis.
 
-    def write(lines: list[tuple[int, str]]) -> None:
-        runtime.store.logs.write([
-            LogEvent(timestamp=stamp, message=message, request_id=rid,
-                     function=command.function or "", execution=eid, state=command.state,
-                     stream=stream)
+    Lines handed over by the thread that runs the task (the invocation's last lines, at its
+    end) wait for ``take``, which writes them with the outcome in one round trip; lines
+    from the log flusher (a long handler's, while it runs) are written at once, and so is
+    everything after ``take``."""
+
+    def __init__(self, runtime: Runtime, eid: str, command: RunTask) -> None:
+        self.store = runtime.store.logs
+        self.eid, self.command = eid, command
+        self.stream = stream_name()
+        self.request_id = request_id(command.token)
+        self.owner: int | None = threading.get_ident()
+        self.held: list[LogEvent] = []
+
+    def __call__(self, lines: list[tuple[int, str]]) -> None:
+        events = [
+            LogEvent(timestamp=stamp, message=message, request_id=self.request_id,
+                     function=self.command.function or "", execution=self.eid,
+                     state=self.command.state, stream=self.stream)
             for stamp, message in lines
-        ])
+        ]
+        if threading.get_ident() == self.owner:
+            self.held += events
+        else:
+            self.store.write(events)
 
-    return write
+    def take(self) -> list[LogEvent]:
+        held, self.held, self.owner = self.held, [], None
+        return held
 
 
 class _Exited(Exception):
@@ -198,7 +215,7 @@ def _run_handler(task: Task, eid: str, command_json: str) -> None:
     deferred = _start_with_outcome(command)
     if not deferred:
         runtime.task_started(eid, command)
-    sink = _log_sink(runtime, eid, command)
+    sink = _LogSink(runtime, eid, command)
 
     def record_start() -> None:
         # A quick handler's TaskStarted is recorded with its outcome; a slow one's as soon
@@ -240,6 +257,7 @@ def _run_handler(task: Task, eid: str, command_json: str) -> None:
             # Stopped at the Task state's own TimeoutSeconds: the interpreter's timeout
             # timer (due no later than this) records States.Timeout. Reporting the
             # Sandbox.Timedout too would race it.
+            runtime.store.logs.write(sink.take())
             runtime.store.forget_task(eid, token)
             return
         if outcome.ok:
@@ -250,7 +268,8 @@ def _run_handler(task: Task, eid: str, command_json: str) -> None:
             finished = inputs.TaskFailed(
                 time=runtime.clock.now(), token=token, error=outcome.error, cause=outcome.cause
             )
-    if not runtime.task_finished(eid, token, [started, finished] if deferred else [finished]):
+    outcome_events = [started, finished] if deferred else [finished]
+    if not runtime.task_finished(eid, token, outcome_events, logs=sink.take()):
         status = runtime.store.status(eid)
         if status is not None and status != "RUNNING":
             # Stopped meanwhile (StopExecution, a timeout): AWS records nothing after the

@@ -42,7 +42,19 @@ def _celery_app(config: str | None) -> Any:
     help="Celery execution pool.",
 )
 @click.option("--loglevel", "-l", default="INFO", show_default=True, help="Logging level.")
-def worker(config: str | None, concurrency: int | None, pool: str, loglevel: str) -> None:
+@click.option(
+    "--prefetch-multiplier",
+    "prefetch",
+    type=click.IntRange(min=1),
+    envvar="SFN_PREFETCH_MULTIPLIER",
+    default=1,
+    show_default=True,
+    help="Messages each process reserves ($SFN_PREFETCH_MULTIPLIER): more keeps processes "
+    "busy with short handlers, but a reserved message waits behind a long one.",
+)
+def worker(
+    config: str | None, concurrency: int | None, pool: str, loglevel: str, prefetch: int
+) -> None:
     """Run a Celery worker for the project's functions.
 
     Configured by REDIS_URL and the SFN_* variables (see the README). It also runs the
@@ -54,6 +66,7 @@ def worker(config: str | None, concurrency: int | None, pool: str, loglevel: str
         f"--pool={pool}",
         f"--loglevel={loglevel}",
         f"--queues={app.conf.task_default_queue}",
+        f"--prefetch-multiplier={prefetch}",
     ]
     if concurrency is not None:
         argv.append(f"--concurrency={concurrency}")

@@ -30,6 +30,7 @@ from statemachine.runtime import callbacks, replay
 from statemachine.runtime.api_errors import ExecutionAlreadyExists, ExecutionDoesNotExist
 from statemachine.runtime.clock import Clock, SystemClock
 from statemachine.runtime.local import ACCOUNT, REGION, execution_arn, state_machine_arn
+from statemachine.runtime.logs import LogEvent
 from statemachine.runtime.store import (
     TASK,
     TIMER,
@@ -275,7 +276,13 @@ class Runtime:
         self.carry_out(eid, decision.commands)
         return True
 
-    def carry_out(self, eid: str, commands: Sequence[Command], finished: str | None = None) -> None:
+    def carry_out(
+        self,
+        eid: str,
+        commands: Sequence[Command],
+        finished: str | None = None,
+        logs: Sequence[LogEvent] = (),
+    ) -> None:
         """Carry out commands recorded in the execution's outbox, and forget the task
         ``finished`` (whose outcome was just recorded).
 
@@ -286,7 +293,7 @@ class Runtime:
         covered by ``recover``). Timers are idempotent. One round trip to Redis, then the
         sends.
         """
-        won = self.store.carry_out(eid, commands, self.deadline, forget=finished)
+        won = self.store.carry_out(eid, commands, self.deadline, forget=finished, logs=logs)
         for command in won:
             self.dispatcher.run_task(eid, command)
 
@@ -303,13 +310,18 @@ class Runtime:
         return self.clock.now() + timedelta(seconds=seconds)
 
     def task_finished(
-        self, eid: str, token: str, event: inputs._Input | Sequence[inputs._Input]
+        self,
+        eid: str,
+        token: str,
+        event: inputs._Input | Sequence[inputs._Input],
+        logs: Sequence[LogEvent] = (),
     ) -> bool:
         """Record a task's outcome (a worker may pass its TaskStarted first, to record both in
-        one step) and forget the task; True if it changed the execution."""
+        one step) and forget the task, writing its handler's last ``logs`` in the same round
+        trip; True if it changed the execution."""
         events = [event] if isinstance(event, inputs._Input) else list(event)
         decision = self.step(eid, events)
-        self.carry_out(eid, decision.commands if decision else [], finished=token)
+        self.carry_out(eid, decision.commands if decision else [], finished=token, logs=logs)
         return decision is not None
 
     def task_started(self, eid: str, command: RunTask) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -162,10 +163,18 @@ class LogStore:
         return f"{self.prefix}:logs:functions"
 
     # -- writing ------------------------------------------------------------------
-    def write(self, events: list[LogEvent]) -> None:
+    def write(self, events: Sequence[LogEvent]) -> None:
         """Append ``events`` (of one execution and function) to both lists, in one round
-        trip. An execution that is gone gets no list again (its logs went with it); the
-        function's list, like a CloudWatch log group, keeps what the handler printed."""
+        trip (``queue``)."""
+        if events:
+            pipe = self.redis.pipeline(transaction=False)
+            self.queue(pipe, events)
+            pipe.execute()
+
+    def queue(self, pipe: Any, events: Sequence[LogEvent]) -> None:
+        """Add the writes of ``events`` to ``pipe``. An execution that is gone gets no list
+        again (its logs went with it); the function's list, like a CloudWatch log group,
+        keeps what the handler printed."""
         if not events:
             return
         first = events[0]
@@ -173,11 +182,9 @@ class LogStore:
         meta = f"{self.prefix}:{{{first.execution}}}:meta"
         key = self.execution_key(first.execution)
         fkey = self.function_key(first.function)
-        pipe = self.redis.pipeline(transaction=False)
         self._write(keys=[key, f"{key}:count", meta], args=[self.max_events, *lines], client=pipe)
         self._write(keys=[fkey, f"{fkey}:count", ""], args=[self.max_events, *lines], client=pipe)
         pipe.sadd(self.functions_key, first.function)
-        pipe.execute()
 
     # -- reading ------------------------------------------------------------------
     def read(self, key: str, after: int = 0) -> LogPage:

@@ -49,7 +49,7 @@ from statemachine.interpreter.commands import CancelTimer, Command, RunTask, Sta
 from statemachine.interpreter.events import HistoryEvent, iso_time
 from statemachine.interpreter.state import ExecutionState, Frame, PartialDict
 from statemachine.runtime.indexes import ExecutionIndex
-from statemachine.runtime.logs import LogStore
+from statemachine.runtime.logs import LogEvent, LogStore
 from statemachine.runtime.settle import MARK_INDEXED, Settling, parse_time
 
 #: How long a stopped execution is kept, unless SFN_RETENTION_DAYS says otherwise: AWS
@@ -509,8 +509,10 @@ class RedisHistoryStore(Settling):
         commands: Sequence[Command],
         deadline_of: Callable[[RunTask], datetime],
         forget: str | None = None,
+        logs: Sequence[LogEvent] = (),
     ) -> list[RunTask]:
-        """In one round trip: forget the task ``forget`` (its outcome is recorded); record
+        """In one round trip: forget the task ``forget`` (its outcome is recorded), write its
+        handler's last log lines ``logs``; record
         each task with its deadline (``NX``: a deadline already set is kept, so a process
         that loses the claim never postpones the recovery of the winner's attempt) and set
         or cancel each timer, each before taking the command off the outbox.
@@ -521,7 +523,7 @@ class RedisHistoryStore(Settling):
         The pipeline is not a transaction (the timer and deadline sets are on other Redis
         Cluster shards): a crash part way leaves commands in the outbox for the sweep.
         """
-        if not commands and forget is None:
+        if not commands and forget is None and not logs:
             return []
         tasks, outbox = self._key(eid, "tasks"), self._key(eid, "outbox")
         pipe = self.redis.pipeline(transaction=False)
@@ -540,6 +542,7 @@ class RedisHistoryStore(Settling):
             elif isinstance(command, CancelTimer):
                 pipe.zrem(self.timers_key, json.dumps([eid, command.timer_id]))
             pipe.lrem(outbox, 1, command.model_dump_json())
+        self.logs.queue(pipe, logs)  # last: the replies above keep their positions
         replies = pipe.execute()
         position, won = 3 if forget is not None else 0, []
         for command in commands:
