@@ -136,6 +136,10 @@ def run(
     sys.exit(0 if result.status == "SUCCEEDED" else 1)
 
 
+#: How long ``sfn run`` on a deployment waits before saying that no worker took its tasks.
+NO_WORKER_SECONDS = 10.0
+
+
 def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
@@ -168,14 +172,35 @@ def _run_durable(
 
 
 def _wait(store: Any, eid: str, follow: bool, *, embedded: bool) -> Any:
+    from statemachine.cli.watching import follow_execution, stopped_watching
     from statemachine.runtime.results import result_from_store, wait_for_result
 
-    if not follow:
-        return wait_for_result(store, eid)
-    from statemachine.cli.watching import follow_execution, stopped_watching
-
     try:
-        follow_execution(store, eid, Console(stderr=True))
+        if follow:
+            follow_execution(store, eid, Console(stderr=True))
+        elif embedded:
+            return wait_for_result(store, eid)
+        else:
+            try:
+                return wait_for_result(store, eid, timeout=NO_WORKER_SECONDS)
+            except TimeoutError:
+                _hint_if_no_worker(store, eid)
+            return wait_for_result(store, eid)
     except KeyboardInterrupt:
         stopped_watching(eid, embedded=embedded)
     return result_from_store(store, eid)
+
+
+def _hint_if_no_worker(store: Any, eid: str) -> None:
+    """A deployment's run waits on its workers: say so when none has begun a task."""
+    from workers.celery_app import DEFAULT_QUEUE
+
+    waiting = store.unstarted_tasks(eid)
+    if waiting:
+        queue = os.environ.get("SFN_QUEUE") or DEFAULT_QUEUE
+        Console(stderr=True).print(
+            f"sfn run: no worker has begun {waiting} task(s) of this execution in "
+            f"{NO_WORKER_SECONDS:.0f} s: is an `sfn worker` serving queue '{queue}' on this "
+            "Redis (REDIS_URL)? Still waiting; Ctrl-C stops waiting, not the execution.",
+            highlight=False,
+        )

@@ -561,6 +561,14 @@ class RedisHistoryStore(Settling):
         pipe.hset(self._key(eid, "tasks"), command.token, command.model_dump_json())
         pipe.zadd(self.deadlines_key, {json.dumps([eid, command.token]): _epoch(deadline)})
 
+    def unstarted_tasks(self, eid: str) -> int:
+        """How many of the execution's tasks in flight no worker has begun yet."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hkeys(self._key(eid, "tasks"))
+        pipe.hkeys(self._key(eid, "starts"))
+        sent, begun = pipe.execute()
+        return len(set(sent) - set(begun))
+
     def task(self, eid: str, token: str) -> Command | None:
         raw = self.redis.hget(self._key(eid, "tasks"), token)
         return _command_adapter().validate_json(raw) if raw is not None else None

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from statemachine.interpreter.commands import RunTask
 from statemachine.runtime.engine import Runtime
@@ -167,3 +168,35 @@ def test_sfn_scheduler_fires_timers_until_sigterm(
     assert process.returncode == 0, err
     assert result_from_store(store, eid).output == {"x": 1}
     assert "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_run_on_a_deployment_without_workers_says_so_and_ctrl_c_leaves_it_running(
+    redis_url: str, namespace: str, sfn_env: dict[str, str]
+) -> None:
+    """With REDIS_URL set, ``sfn run`` waits on the deployment's workers: when none has
+    begun its task after NO_WORKER_SECONDS it says so (instead of waiting in silence), and
+    Ctrl-C stops the waiting, not the execution, which a worker can still run later."""
+    lonely = f"{namespace}-noworker"  # no worker serves this queue
+    env = {**sfn_env, "SFN_PREFIX": lonely, "SFN_QUEUE": lonely}
+    process = subprocess.Popen(
+        [str(SFN), "run", HELLO, "--config", env["SFN_CONFIG"], "--input", '{"name": "Ada"}',
+         "--name", "lonely"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stderr is not None
+        hint = process.stderr.readline()  # blocks until the hint (or the end)
+        assert "no worker has begun 1 task(s) of this execution" in hint
+        assert f"queue '{lonely}'" in hint
+        assert process.poll() is None
+        process.send_signal(signal.SIGINT)
+        _, rest = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130
+    assert "the execution goes on" in rest
+    store = RedisHistoryStore(redis.Redis.from_url(redis_url), prefix=lonely)
+    assert store.status("hello:lonely") == "RUNNING"
+    assert store.unstarted_tasks("hello:lonely") == 1
+    store.redis.close()
