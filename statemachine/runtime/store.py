@@ -206,7 +206,7 @@ for i = 2, #ARGV do
   local value = add(field)
   if kind == 'f:' or kind == 'd:' then
     chain(string.sub(field, 3))
-  elseif value then
+  elseif value and (kind == 'k:' or kind == 't:') then
     chain(value)
   end
 end
@@ -551,12 +551,6 @@ class RedisHistoryStore(Settling):
                 won.append(command)
         return won
 
-    def remember_task(self, eid: str, command: RunTask, deadline: datetime) -> None:
-        """Record a task in flight, its deadline counted again from ``deadline``."""
-        pipe = self.redis.pipeline(transaction=False)
-        self._remember(pipe, eid, command, deadline)
-        pipe.execute()
-
     def _remember(self, pipe: Any, eid: str, command: RunTask, deadline: datetime) -> None:
         pipe.hset(self._key(eid, "tasks"), command.token, command.model_dump_json())
         pipe.zadd(self.deadlines_key, {json.dumps([eid, command.token]): _epoch(deadline)})
@@ -581,9 +575,6 @@ class RedisHistoryStore(Settling):
         pipe.execute()
 
     # -- timers and task deadlines ------------------------------------------------
-    def add_timer(self, eid: str, timer_id: str, fire_at: datetime) -> None:
-        self.redis.zadd(self.timers_key, {json.dumps([eid, timer_id]): _epoch(fire_at)})
-
     def remove_timer(self, eid: str, timer_id: str) -> None:
         self.redis.zrem(self.timers_key, json.dumps([eid, timer_id]))
 

@@ -231,6 +231,11 @@ def test_a_map_iteration_step_reads_and_writes_only_its_frames(
     [iteration] = [f[2:] for f in snapshot.fields if f.startswith("f:/")]
     assert set(snapshot.fields) == {
         "k:" + command.token, "f:" + iteration, "d:" + iteration, "f:", "d:"}
+    # An entry the interpreter asked for (a Map item) is read alone, not taken for a frame.
+    [item] = [f.decode() for f in store.redis.hkeys(store.key(eid, "state"))
+              if f.startswith(b"i:") and f.endswith(b"|5")]
+    more = store.load_more(snapshot, item)
+    assert more is not None and set(more.fields) == {*snapshot.fields, item}
 
     writes: list[set[str]] = []
     append = store.append
