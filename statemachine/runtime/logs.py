@@ -26,13 +26,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from statemachine.runtime.lua import queue_script
+
 #: How many log events a list keeps (per execution and per function).
 MAX_EVENTS = 10_000
 
-# KEYS: [1] list, [2] its counter, [3] meta hash to copy the TTL from ("" when none).
+# KEYS: [1] list, [2] its counter, [3] (optional) meta hash to copy the TTL from.
 # ARGV: [1] max length, [2..] event JSON. Writes nothing if [3] is named and gone.
 _WRITE = """
-if KEYS[3] ~= '' and redis.call('EXISTS', KEYS[3]) == 0 then
+local gate = KEYS[3]
+if gate ~= nil and redis.call('EXISTS', gate) == 0 then
   return 0
 end
 for i = 2, #ARGV do
@@ -40,8 +43,8 @@ for i = 2, #ARGV do
 end
 redis.call('LTRIM', KEYS[1], -tonumber(ARGV[1]), -1)
 redis.call('INCRBY', KEYS[2], #ARGV - 1)
-if KEYS[3] ~= '' then
-  local ttl = redis.call('PTTL', KEYS[3])
+if gate ~= nil then
+  local ttl = redis.call('PTTL', gate)
   if ttl > 0 then
     redis.call('PEXPIRE', KEYS[1], ttl)
     redis.call('PEXPIRE', KEYS[2], ttl)
@@ -182,8 +185,8 @@ class LogStore:
         meta = f"{self.prefix}:{{{first.execution}}}:meta"
         key = self.execution_key(first.execution)
         fkey = self.function_key(first.function)
-        self._write(keys=[key, f"{key}:count", meta], args=[self.max_events, *lines], client=pipe)
-        self._write(keys=[fkey, f"{fkey}:count", ""], args=[self.max_events, *lines], client=pipe)
+        queue_script(pipe, self._write, [key, f"{key}:count", meta], [self.max_events, *lines])
+        queue_script(pipe, self._write, [fkey, f"{fkey}:count"], [self.max_events, *lines])
         pipe.sadd(self.functions_key, first.function)
 
     # -- reading ------------------------------------------------------------------

@@ -50,6 +50,7 @@ from statemachine.interpreter.events import HistoryEvent, iso_time
 from statemachine.interpreter.state import ExecutionState, Frame, PartialDict
 from statemachine.runtime.indexes import ExecutionIndex
 from statemachine.runtime.logs import LogEvent, LogStore
+from statemachine.runtime.lua import queue_script
 from statemachine.runtime.settle import MARK_INDEXED, Settling, parse_time
 
 #: How long a stopped execution is kept, unless SFN_RETENTION_DAYS says otherwise: AWS
@@ -369,8 +370,8 @@ class RedisHistoryStore(Settling):
         holds only the status and the frame: not for ``decide``."""
         lookups = (TASK + command.token,)
         pipe = self.redis.pipeline(transaction=False)
-        self._load_partial(
-            keys=self._partial_keys(eid), args=self._partial_args(lookups, False), client=pipe
+        queue_script(
+            pipe, self._load_partial, self._partial_keys(eid), self._partial_args(lookups, False)
         )
         self._remember(pipe, eid, command, deadline)
         pipe.hincrby(self._key(eid, "starts"), command.token, 1)
