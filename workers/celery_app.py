@@ -61,6 +61,7 @@ from celery import Celery
 from celery.signals import worker_ready, worker_shutdown
 
 from statemachine.runtime.scheduler import TICK_SECONDS, Scheduler
+from statemachine.runtime.store import is_cluster
 from workers.registry import DEFAULT_PROJECT_FILE
 from workers.tasks import RUN_HANDLER, runtime_for
 
@@ -138,12 +139,21 @@ def make_app(
     return app
 
 
+class ConfigurationError(ValueError):
+    """The environment configures an impossible deployment."""
+
+
 def app_from_env(
     environ: Mapping[str, str] | None = None, *, project_path: str | Path | None = None
 ) -> Celery:
     """``make_app`` configured from the environment variables listed above;
     ``project_path``, when given, wins over ``SFN_CONFIG``."""
     env = os.environ if environ is None else environ
+    if is_cluster(env) and not env.get("SFN_BROKER_URL"):
+        raise ConfigurationError(
+            "SFN_REDIS_CLUSTER=1 needs SFN_BROKER_URL: Celery's Redis transport does not "
+            "work on a Redis Cluster; point the broker at RabbitMQ or a plain Redis"
+        )
     project = project_path or env.get("SFN_CONFIG") or (
         DEFAULT_PROJECT_FILE if Path(DEFAULT_PROJECT_FILE).exists() else None
     )
@@ -179,7 +189,18 @@ def _stop_scheduler(sender: Any = None, **_: Any) -> None:
 worker_ready.connect(_start_scheduler)
 worker_shutdown.connect(_stop_scheduler)
 
-#: The app ``celery -A workers.celery_app worker`` finds.
-app = app_from_env()
+_app: Celery | None = None
 
-__all__ = ["RUN_HANDLER", "app", "app_from_env", "broker_url_for", "make_app"]
+
+def __getattr__(name: str) -> Any:
+    """``app``: the app ``celery -A workers.celery_app worker`` finds, made from the
+    environment on first use, so that importing this module never fails on a bad one
+    (``sfn`` reports a ConfigurationError as a usage error)."""
+    global _app
+    if name != "app":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if _app is None:
+        _app = app_from_env()
+    return _app
+
+__all__ = ["RUN_HANDLER", "app_from_env", "broker_url_for", "make_app"]  # and `app`, made on use

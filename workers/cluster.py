@@ -24,7 +24,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import redis
 from celery import Celery
 from celery.worker import WorkController
 from celery.worker import state as worker_state
@@ -32,7 +31,7 @@ from celery.worker import state as worker_state
 from statemachine.runtime.embedded import EmbeddedRedis
 from statemachine.runtime.engine import Runtime
 from statemachine.runtime.scheduler import Scheduler
-from statemachine.runtime.store import RedisHistoryStore
+from statemachine.runtime.store import RedisHistoryStore, redis_client
 from workers.celery_app import DEFAULT_PREFIX, app_from_env, make_app
 from workers.registry import Project
 from workers.tasks import CeleryDispatcher, forget_app, runtime_for
@@ -97,7 +96,7 @@ def connect(redis_url: str, project: Project | None) -> Runtime:
     and queue as its workers (``SFN_BROKER_URL``, ``SFN_PREFIX``, ``SFN_QUEUE``)."""
     app = app_from_env({**os.environ, "REDIS_URL": redis_url})
     store = RedisHistoryStore(
-        redis.Redis.from_url(redis_url), prefix=app.conf.get("sfn_prefix") or DEFAULT_PREFIX
+        redis_client(redis_url), prefix=app.conf.get("sfn_prefix") or DEFAULT_PREFIX
     )
     return Runtime(store, CeleryDispatcher(app, project))
 

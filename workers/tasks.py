@@ -24,7 +24,6 @@ import os
 import threading
 from dataclasses import dataclass
 
-import redis
 from celery import Celery, Task, shared_task
 
 from statemachine.interpreter import inputs
@@ -32,7 +31,7 @@ from statemachine.interpreter.commands import RunTask
 from statemachine.interpreter.states.task import request_id
 from statemachine.runtime.engine import MAX_TASK_SECONDS, Runtime
 from statemachine.runtime.logs import LogEvent
-from statemachine.runtime.store import RedisHistoryStore
+from statemachine.runtime.store import RedisHistoryStore, redis_client
 from workers.invoke import invoke_task
 from workers.logs import stream_name
 from workers.registry import FunctionSpec, Handler, Project, ProjectError, load_project
@@ -98,7 +97,7 @@ def _build(app: Celery) -> _Services:
     # Loaded once per process and validated up front: a worker with a broken project file
     # should fail at start, not on its first task.
     project = load_project(project_path) if project_path else None
-    client = redis.Redis.from_url(conf.get("sfn_redis_url"))
+    client = redis_client(conf.get("sfn_redis_url"))
     store = RedisHistoryStore(client, prefix=conf.get("sfn_prefix") or "sfn")
     runtime = Runtime(store, CeleryDispatcher(app, project))
     return _Services(pid=os.getpid(), runtime=runtime, project=project)

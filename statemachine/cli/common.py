@@ -136,14 +136,15 @@ def deployment(config: str | None) -> Iterator[Deployment]:
     import redis
 
     from statemachine.runtime.embedded import DATA_FOLDER, EmbeddedRedis, EmbeddedRedisUnavailable
-    from statemachine.runtime.store import RedisHistoryStore
+    from statemachine.runtime.store import RedisHistoryStore, redis_client
+    from workers.celery_app import ConfigurationError
 
     redis_url = os.environ.get("REDIS_URL")
     where = redis_url or "the embedded Redis"
     try:
         if redis_url:
             store = RedisHistoryStore(
-                redis.Redis.from_url(redis_url), prefix=os.environ.get("SFN_PREFIX") or "sfn"
+                redis_client(redis_url), prefix=os.environ.get("SFN_PREFIX") or "sfn"
             )
             store.redis.ping()
             with _closing(Deployment(store, lambda: _connect(redis_url, config), where)) as found:
@@ -166,6 +167,8 @@ def deployment(config: str | None) -> Iterator[Deployment]:
                 yield found
     except (redis.RedisError, EmbeddedRedisUnavailable) as exc:
         raise Unreachable(f"cannot reach {where}: {exc}") from None
+    except ConfigurationError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 @contextmanager

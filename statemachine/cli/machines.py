@@ -150,6 +150,7 @@ def _run_durable(
     import redis
 
     from statemachine.runtime.embedded import DATA_FOLDER, EmbeddedRedisUnavailable
+    from workers.celery_app import ConfigurationError
     from workers.cluster import connect, embedded
 
     redis_url = os.environ.get("REDIS_URL")
@@ -169,6 +170,8 @@ def _run_durable(
     except (redis.RedisError, EmbeddedRedisUnavailable) as exc:
         where = redis_url or "the embedded Redis"
         raise Unreachable(f"cannot reach {where}: {exc}") from None
+    except ConfigurationError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 def _wait(store: Any, eid: str, follow: bool, *, embedded: bool) -> Any:

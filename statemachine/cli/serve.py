@@ -13,11 +13,14 @@ from statemachine.cli.common import load_project_file
 
 
 def _celery_app(config: str | None) -> Any:
-    from workers.celery_app import app_from_env
+    from workers.celery_app import ConfigurationError, app_from_env
 
     path = config or os.environ.get("SFN_CONFIG") or None
     load_project_file(path)  # a broken project file is a usage error, reported before starting
-    return app_from_env(project_path=path)
+    try:
+        return app_from_env(project_path=path)
+    except ConfigurationError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 @click.command()

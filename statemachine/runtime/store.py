@@ -245,6 +245,22 @@ def _epoch(moment: datetime) -> float:
     return moment.astimezone(UTC).timestamp()
 
 
+def redis_client(url: str, environ: Any = None) -> Any:
+    """The history store's client for ``url``: a ``RedisCluster`` when ``SFN_REDIS_CLUSTER``
+    is ``1`` (``url`` names any node; executions shard by their hash tag), else a
+    ``Redis``."""
+    env = os.environ if environ is None else environ
+    if is_cluster(env):
+        from redis.cluster import RedisCluster
+
+        return RedisCluster.from_url(url)
+    return redis.Redis.from_url(url)
+
+
+def is_cluster(environ: Any) -> bool:
+    return str(environ.get("SFN_REDIS_CLUSTER") or "").lower() in {"1", "true", "yes", "on"}
+
+
 def retention_from_env(environ: Any = None) -> float:
     """Seconds a stopped execution is kept: ``SFN_RETENTION_DAYS`` (default 90); zero or
     less keeps executions forever."""

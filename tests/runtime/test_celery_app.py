@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 import redis
+from celery import Celery
 
 from statemachine.interpreter.commands import RunTask
 from statemachine.runtime.scheduler import Scheduler
-from workers.celery_app import app_from_env, broker_url_for, make_app
+from workers.celery_app import ConfigurationError, app_from_env, broker_url_for, make_app
 from workers.registry import parse_project
 from workers.tasks import RUN_HANDLER, CeleryDispatcher
 
@@ -112,3 +113,24 @@ def test_scheduler_keeps_ticking_through_redis_errors() -> None:
     finally:
         scheduler.stop()
     assert not scheduler.running
+
+
+def test_a_cluster_history_store_needs_a_broker_of_its_own() -> None:
+    """kombu's Redis transport does not speak Redis Cluster: SFN_REDIS_CLUSTER=1 without
+    SFN_BROKER_URL is refused with what to set, and with it the broker is that URL."""
+    env = {"REDIS_URL": "redis://10.0.0.1:7000/0", "SFN_REDIS_CLUSTER": "1"}
+    with pytest.raises(ConfigurationError, match="needs SFN_BROKER_URL"):
+        app_from_env(env)
+    app = app_from_env({**env, "SFN_BROKER_URL": "amqp://guest:guest@127.0.0.1:5672//"})
+    assert app.conf.broker_url.startswith("amqp://")
+
+
+def test_celery_finds_the_module_app_made_on_first_use() -> None:
+    """``celery -A workers.celery_app`` reads the module's ``app``; importing the module
+    alone builds nothing (so a bad environment is reported by ``sfn``, not by an import)."""
+    import workers.celery_app as module
+
+    assert isinstance(module.app, Celery)
+    assert module.app is module.app
+    with pytest.raises(AttributeError):
+        module.apps  # noqa: B018

@@ -12,8 +12,12 @@ over here by a recording dispatcher, as the unit-level runtime tests do.
 from __future__ import annotations
 
 import json
+import os
+import random
+import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -36,6 +40,8 @@ from statemachine.runtime.store import RedisHistoryStore
 
 pytestmark = pytest.mark.timeout(120)
 
+ROOT = Path(__file__).resolve().parents[2]
+SFN = Path(sys.executable).parent / "sfn"
 FN = "arn:aws:lambda:us-east-1:123456789012:function:"
 SLOTS = 16384
 MAP = {"StartAt": "Each", "States": {"Each": {
@@ -46,27 +52,36 @@ MAP = {"StartAt": "Each", "States": {"Each": {
 
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A free port whose cluster bus port (port + 10000) is valid and free too."""
+    while True:
+        port = random.randint(20000, 50000)
+        try:
+            for candidate in (port, port + 10000):
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", candidate))
+        except OSError:
+            continue
+        return port
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
     """Three primaries, a third of the slots each (no replicas, nothing on disk)."""
     ports = [free_port() for _ in range(3)]
-    processes = []
+    processes, logs, handles = [], [], []
     for port in ports:
         folder = tmp_path_factory.mktemp(f"node{port}")
+        handles.append((folder / "log").open("w"))
         processes.append(subprocess.Popen(
             [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1",
              "--cluster-enabled", "yes", "--cluster-config-file", str(folder / "nodes.conf"),
              "--dir", str(folder), "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-    nodes = [redis.Redis(port=port) for port in ports]
+            stdout=handles[-1], stderr=subprocess.STDOUT))
+        logs.append(folder / "log")
+    nodes = [redis.Redis(host="127.0.0.1", port=port) for port in ports]
     try:
-        for node in nodes:
-            _until(lambda node=node: _answers(node), "a node to answer")
+        for node, log in zip(nodes, logs, strict=True):
+            _until(lambda node=node: _answers(node), "a node to answer", detail=log)
         share = SLOTS // len(nodes)
         for number, node in enumerate(nodes):
             last = SLOTS if number == len(nodes) - 1 else (number + 1) * share
@@ -85,6 +100,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
         for process in processes:
             process.kill()
             process.wait()
+        for handle in handles:
+            handle.close()
 
 
 def _answers(node: redis.Redis) -> bool:
@@ -94,11 +111,12 @@ def _answers(node: redis.Redis) -> bool:
         return False
 
 
-def _until(condition: Any, what: str, timeout: float = 30.0) -> None:
+def _until(condition: Any, what: str, timeout: float = 30.0, detail: Path | None = None) -> None:
     give_up = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > give_up:
-            pytest.fail(f"timed out waiting for {what}")
+            shown = detail.read_text(errors="replace")[-2000:] if detail else ""
+            pytest.fail(f"timed out waiting for {what}\n{shown}")
         time.sleep(0.05)
 
 
@@ -184,3 +202,50 @@ def test_the_runtime_runs_on_a_redis_cluster(cluster: RedisCluster) -> None:
     work(runtime, recorder)
     assert result_from_store(store, again).output == [2, 4, 6]
     runtime.tick()  # timers, recovery and housekeeping across the shards
+
+
+@pytest.mark.slow
+def test_sfn_worker_and_run_keep_the_history_on_a_cluster(
+    cluster: RedisCluster, redis_url: str, namespace: str
+) -> None:
+    """A deployment whose history store is a Redis Cluster (SFN_REDIS_CLUSTER=1, REDIS_URL
+    naming one node) and whose broker is a plain Redis (SFN_BROKER_URL): a real worker runs
+    the task, ``sfn run`` and ``sfn list`` read the cluster. Without a broker URL the
+    worker refuses to start, naming what is missing."""
+    node = cluster.get_primaries()[0]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SFN_", "REDIS_"))}
+    env |= {
+        "REDIS_URL": f"redis://{node.host}:{node.port}/0",
+        "SFN_REDIS_CLUSTER": "1",
+        "SFN_PREFIX": "clrun",
+        "SFN_CONFIG": str(ROOT / "definitions" / "sfn.yaml"),
+        "SFN_TICK_SECONDS": "0.1",
+    }
+    refused = subprocess.run([str(SFN), "worker"], env=env, capture_output=True, text=True,
+                             timeout=60)
+    assert refused.returncode == 2
+    assert "SFN_REDIS_CLUSTER=1 needs SFN_BROKER_URL" in refused.stderr
+
+    env |= {"SFN_BROKER_URL": redis_url, "SFN_QUEUE": f"{namespace}-cluster"}
+    worker = subprocess.Popen([str(SFN), "worker", "--concurrency", "1", "--loglevel",
+                               "WARNING"], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        run = subprocess.run(
+            [str(SFN), "run", str(ROOT / "definitions" / "hello.asl.json"), "--input",
+             '{"name": "Ada"}', "--name", "on-cluster", "--json"],
+            env=env, capture_output=True, text=True, timeout=90)
+        assert run.returncode == 0, run.stderr
+        assert json.loads(json.loads(run.stdout)["output"]) == {"message": "Hello, Ada!"}
+        listed = subprocess.run([str(SFN), "list", "--json"], env=env, capture_output=True,
+                                text=True, timeout=60)
+        assert [e["name"] for e in json.loads(listed.stdout)["executions"]] == ["on-cluster"]
+        store = RedisHistoryStore(cluster, prefix="clrun")
+        assert store.status("hello:on-cluster") == "SUCCEEDED"
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        try:
+            worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
