@@ -363,8 +363,8 @@ class Runtime:
         """Sweep outboxes of running executions and re-dispatch tasks whose worker is gone."""
         redone = 0
         self.store.settle_open()
-        for eid in self.store.running():
-            self.flush(eid)
+        for eid, commands in self.store.outboxes(self.store.running()).items():
+            self.carry_out(eid, commands)
         now = self.clock.now()
         for eid, token in self.store.due_deadlines(now):
             command = self.store.task(eid, token)

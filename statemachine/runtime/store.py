@@ -512,6 +512,19 @@ class RedisHistoryStore(Settling):
         return int(self.redis.llen(self._key(eid, "events")))
 
     # -- outbox -------------------------------------------------------------------
+    def outboxes(self, eids: Sequence[str]) -> dict[str, list[Command]]:
+        """The commands still in the outboxes of ``eids``, for those that hold any: one
+        round trip however many executions are open (the recovery sweep's read)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for eid in eids:
+            pipe.lrange(self._key(eid, "outbox"), 0, -1)
+        adapter = _command_adapter()
+        return {
+            eid: [adapter.validate_json(item) for item in raw]
+            for eid, raw in zip(eids, pipe.execute(), strict=True)
+            if raw
+        }
+
     def outbox(self, eid: str) -> list[Command]:
         adapter = _command_adapter()
         return [

@@ -289,3 +289,22 @@ def test_history_timestamps_never_go_backwards(
     stamps = [event.timestamp for event in result.events]
     assert stamps == sorted(stamps)
     assert stamps[-1] >= late.replace(microsecond=0) - timedelta(seconds=5)
+
+
+def test_the_recovery_sweep_carries_out_every_open_outbox(
+    fresh_store: Callable[[], RedisHistoryStore],
+) -> None:
+    """Writers that died between their append and carrying out its commands leave them in
+    the outbox; one recovery pass (it reads every open execution's outbox in one round
+    trip) sends each task once and empties them all."""
+    store = fresh_store()
+    held = Held(store, Recorder())
+    eids = [held.start(HELLO, {"name": f"n{n}"}, machine="hello", name=f"held-{n}")
+            for n in range(5)]
+    assert all(store.outbox(eid) for eid in eids)
+    recorder = Recorder()
+    Runtime(store, recorder).recover()
+    assert sorted(eid for eid, _ in recorder.sent) == sorted(eids)
+    assert not any(store.outbox(eid) for eid in eids)
+    Runtime(store, recorder).recover()  # nothing left: nothing sent twice
+    assert len(recorder.sent) == len(eids)
