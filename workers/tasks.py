@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from celery import Celery, Task, shared_task
@@ -165,10 +166,6 @@ class _LogSink:
         return held
 
 
-class _Exited(Exception):
-    """The handler is not run again: its worker died every time it began."""
-
-
 def _exit_cause(token: str) -> str:
     """Lambda's error document when the runtime exited mid-invocation (as Lambda reports it:
     https://repost.aws/knowledge-center/lambda-runtime-error shows the shape)."""
@@ -194,6 +191,49 @@ def _start_with_outcome(command: RunTask) -> bool:
     )
 
 
+def _outcome(
+    runtime: Runtime,
+    project: Project | None,
+    command: RunTask,
+    sink: _LogSink,
+    starts: int,
+    on_slow: Callable[[], None] | None,
+) -> inputs._Input | None:
+    """What this attempt reports: its handler's outcome, or None when the Task state's own
+    TimeoutSeconds stopped it."""
+    token = command.token
+    if starts > MAX_STARTS:
+        # Its handler began MAX_STARTS times and every time the worker process died (it
+        # crashed, exited or was killed): Lambda fails such an invocation with
+        # Runtime.ExitError, and so does this, rather than run it forever.
+        log.warning("task %s began %d times without finishing; failed", token, starts)
+        return inputs.TaskFailed(
+            time=runtime.clock.now(), token=token, error=EXIT_ERROR, cause=_exit_cause(token)
+        )
+    try:
+        outcome = invoke_task(
+            command,
+            _resolve(project, command.function),
+            sink,
+            on_slow=on_slow,
+            slow_seconds=START_RECORD_SECONDS,
+        )
+    except ProjectError as exc:
+        # The handler's module does not import on this worker: Lambda reports that as
+        # Runtime.ImportModuleError, and so does this, so the execution fails visibly
+        # instead of the message being re-delivered forever.
+        return inputs.TaskFailed(
+            time=runtime.clock.now(), token=token, error=IMPORT_ERROR, cause=str(exc)
+        )
+    if outcome.state_timeout:
+        return None
+    if outcome.ok:
+        return inputs.TaskSucceeded(time=runtime.clock.now(), token=token, output=outcome.output)
+    return inputs.TaskFailed(
+        time=runtime.clock.now(), token=token, error=outcome.error, cause=outcome.cause
+    )
+
+
 def _run_handler(task: Task, eid: str, command_json: str) -> None:
     """Run one Task state attempt and record its outcome in the execution's history."""
     services = services_for(task.app)
@@ -210,10 +250,9 @@ def _run_handler(task: Task, eid: str, command_json: str) -> None:
         runtime.store.forget_task(eid, token)
         return
     started = inputs.TaskStarted(time=runtime.clock.now(), token=token)
-    finished: inputs._Input
     deferred = _start_with_outcome(command)
     if not deferred:
-        runtime.task_started(eid, command)
+        runtime.apply(eid, started)
     sink = _LogSink(runtime, eid, command)
 
     def record_start() -> None:
@@ -226,47 +265,16 @@ def _run_handler(task: Task, eid: str, command_json: str) -> None:
         except Exception as exc:
             log.warning("could not record the start of task %s of %s: %s", token, eid, exc)
 
-    try:
-        if starts > MAX_STARTS:
-            raise _Exited
-        outcome = invoke_task(
-            command,
-            _resolve(services.project, command.function),
-            sink,
-            on_slow=record_start if deferred else None,
-            slow_seconds=START_RECORD_SECONDS,
-        )
-    except _Exited:
-        # Its handler began MAX_STARTS times and every time the worker process died (it
-        # crashed, exited or was killed): Lambda fails such an invocation with
-        # Runtime.ExitError, and so does this, rather than run it forever.
-        log.warning("task %s of %s began %d times without finishing; failed", token, eid, starts)
-        finished = inputs.TaskFailed(
-            time=runtime.clock.now(), token=token, error=EXIT_ERROR, cause=_exit_cause(token)
-        )
-    except ProjectError as exc:
-        # The handler's module does not import on this worker: Lambda reports that as
-        # Runtime.ImportModuleError, and so does this, so the execution fails visibly
-        # instead of the message being re-delivered forever.
-        finished = inputs.TaskFailed(
-            time=runtime.clock.now(), token=token, error=IMPORT_ERROR, cause=str(exc)
-        )
-    else:
-        if outcome.state_timeout:
-            # Stopped at the Task state's own TimeoutSeconds: the interpreter's timeout
-            # timer (due no later than this) records States.Timeout. Reporting the
-            # Sandbox.Timedout too would race it.
-            runtime.store.logs.write(sink.take())
-            runtime.store.forget_task(eid, token)
-            return
-        if outcome.ok:
-            finished = inputs.TaskSucceeded(
-                time=runtime.clock.now(), token=token, output=outcome.output
-            )
-        else:
-            finished = inputs.TaskFailed(
-                time=runtime.clock.now(), token=token, error=outcome.error, cause=outcome.cause
-            )
+    finished = _outcome(
+        runtime, services.project, command, sink, starts, record_start if deferred else None
+    )
+    if finished is None:
+        # Stopped at the Task state's own TimeoutSeconds: the interpreter's timeout timer
+        # (due no later than this) records States.Timeout. Reporting the Sandbox.Timedout
+        # too would race it.
+        runtime.store.logs.write(sink.take())
+        runtime.store.forget_task(eid, token)
+        return
     outcome_events = [started, finished] if deferred else [finished]
     if not runtime.task_finished(eid, token, outcome_events, logs=sink.take()):
         status = runtime.store.status(eid)

@@ -241,7 +241,11 @@ class Runtime:
         """
         lookups = _lookups(events)
         store = self.store
-        snapshot = store.load(eid) if lookups is None else store.load_partial(eid, lookups)
+
+        def read() -> Snapshot | None:
+            return store.load(eid) if lookups is None else store.load_partial(eid, lookups)
+
+        snapshot = read()
         while True:
             try:
                 if not check(snapshot):
@@ -264,7 +268,7 @@ class Runtime:
             try:
                 store.append(eid, snapshot, state, appended, commands, meta)
             except Conflict:
-                snapshot = store.load(eid) if lookups is None else store.load_partial(eid, lookups)
+                snapshot = read()
                 continue
             return Decision(state=state, events=appended, commands=commands)
 
@@ -297,10 +301,10 @@ class Runtime:
         for command in won:
             self.dispatcher.run_task(eid, command)
 
-    def flush(self, eid: str) -> None:
-        """Carry out whatever the execution's outbox still holds (the recovery sweep)."""
-        commands = self.store.outbox(eid)
-        if commands:
+    def flush(self, *eids: str) -> None:
+        """Carry out whatever the executions' outboxes still hold (the recovery sweep),
+        reading them all in one round trip."""
+        for eid, commands in self.store.outboxes(eids).items():
             self.carry_out(eid, commands)
 
     def deadline(self, command: RunTask) -> datetime:
@@ -323,10 +327,6 @@ class Runtime:
         decision = self.step(eid, events)
         self.carry_out(eid, decision.commands if decision else [], finished=token, logs=logs)
         return decision is not None
-
-    def task_started(self, eid: str, command: RunTask) -> None:
-        """A worker began running ``command`` (``begin_task``): record TaskStarted."""
-        self.apply(eid, inputs.TaskStarted(time=self.clock.now(), token=command.token))
 
     def awaits_handler(self, eid: str, token: str, snapshot: Snapshot | None = None) -> bool:
         """True while the execution runs and the handler of task ``token`` has yet to report
@@ -363,8 +363,7 @@ class Runtime:
         """Sweep outboxes of running executions and re-dispatch tasks whose worker is gone."""
         redone = 0
         self.store.settle_open()
-        for eid, commands in self.store.outboxes(self.store.running()).items():
-            self.carry_out(eid, commands)
+        self.flush(*self.store.running())
         now = self.clock.now()
         for eid, token in self.store.due_deadlines(now):
             command = self.store.task(eid, token)

@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 import redis
 
+from statemachine.interpreter.commands import RunTask
 from statemachine.runtime.embedded import EmbeddedRedis
 from statemachine.runtime.engine import Runtime
 from statemachine.runtime.execution import ExecutionResult
@@ -40,6 +41,19 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 PROJECT_FILE = FIXTURES / "sfn.yaml"
 SFN = Path(sys.executable).parent / "sfn"
 WORKER_START_SECONDS = 60
+
+
+class Recorder:
+    """A dispatcher that only records what it was asked to run."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, RunTask]] = []
+
+    def run_task(self, eid: str, command: RunTask) -> None:
+        self.sent.append((eid, command))
+
+    def task_seconds(self, command: RunTask) -> float:
+        return 60
 
 
 @pytest.fixture(scope="session")

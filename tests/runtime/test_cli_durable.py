@@ -22,10 +22,10 @@ from typing import Any
 import pytest
 import redis
 
-from statemachine.interpreter.commands import RunTask
 from statemachine.runtime.engine import Runtime
 from statemachine.runtime.results import result_from_store
 from statemachine.runtime.store import RedisHistoryStore
+from tests.runtime.conftest import Recorder
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
@@ -131,16 +131,6 @@ def test_run_with_an_unreachable_redis_exits_2(tmp_path: Path) -> None:
     assert "cannot reach redis://127.0.0.1:1/0" in process.stderr
     assert "Traceback" not in process.stderr
 
-
-class Recorder:
-    def __init__(self) -> None:
-        self.sent: list[RunTask] = []
-
-    def run_task(self, eid: str, command: RunTask) -> None:
-        self.sent.append(command)
-
-    def task_seconds(self, command: RunTask) -> float:
-        return 60
 
 
 def test_sfn_scheduler_fires_timers_until_sigterm(

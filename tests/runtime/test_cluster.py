@@ -29,7 +29,6 @@ import redis
 from redis.cluster import ClusterNode, RedisCluster
 
 from statemachine.interpreter import inputs
-from statemachine.interpreter.commands import RunTask
 from statemachine.local import run_local
 from statemachine.runtime.embedded import redis_server_binary
 from statemachine.runtime.engine import Runtime
@@ -37,6 +36,7 @@ from statemachine.runtime.logs import LogEvent
 from statemachine.runtime.queries import list_executions
 from statemachine.runtime.results import result_from_store
 from statemachine.runtime.store import RedisHistoryStore
+from tests.runtime.conftest import Recorder
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -119,16 +119,6 @@ def _until(condition: Any, what: str, timeout: float = 30.0, detail: Path | None
             pytest.fail(f"timed out waiting for {what}\n{shown}")
         time.sleep(0.05)
 
-
-class Recorder:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, RunTask]] = []
-
-    def run_task(self, eid: str, command: RunTask) -> None:
-        self.sent.append((eid, command))
-
-    def task_seconds(self, command: RunTask) -> float:
-        return 60
 
 
 def work(runtime: Runtime, recorder: Recorder, fail_index: int | None = None) -> int:

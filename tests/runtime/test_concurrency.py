@@ -26,6 +26,7 @@ from statemachine.local import run_local
 from statemachine.runtime.engine import Runtime
 from statemachine.runtime.results import result_from_store
 from statemachine.runtime.store import RedisHistoryStore, fields_of
+from tests.runtime.conftest import Recorder
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -34,18 +35,6 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 FN = "arn:aws:lambda:us-east-1:123456789012:function:"
 HELLO = (ROOT / "definitions" / "hello.asl.json").read_text(encoding="utf-8")
 
-
-class Recorder:
-    """A dispatcher that only records what it was asked to run."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, RunTask]] = []
-
-    def run_task(self, eid: str, command: RunTask) -> None:
-        self.sent.append((eid, command))
-
-    def task_seconds(self, command: RunTask) -> float:
-        return 60
 
 
 def now() -> datetime:

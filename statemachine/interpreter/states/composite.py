@@ -371,15 +371,11 @@ def _map_succeeded(
 
 
 def running_children(engine: Engine, parent: Frame) -> list[Frame]:
-    """The branches or iterations of ``parent`` that have not finished, in the order they
-    started (run, then index). Reads every frame: a partial state loads them all."""
-
-    def order(child: Frame) -> tuple[int, int]:
-        run = child.id.rsplit("/", 1)[-1].split(".", 1)[0]
-        return (int(run) if run.isdigit() else 0, child.index)
-
+    """The branches or iterations of ``parent`` that have not finished, by index (they all
+    belong to its current run: a retried or caught state aborted the earlier run's). Reads
+    every frame: a partial state loads them all."""
     found = [frame for frame in engine.state.frames.values() if frame.parent == parent.id]
-    return sorted(found, key=order)
+    return sorted(found, key=lambda child: child.index)
 
 
 def collect(engine: Engine, frame: Frame, count: int) -> list[Any]:
