@@ -46,13 +46,15 @@ import contextlib
 import decimal
 import inspect
 import json
+import os
+import queue
 import threading
 import time
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 from statemachine.interpreter.commands import RunTask
 from statemachine.interpreter.states.task import request_id as task_request_id
@@ -116,19 +118,25 @@ def invoke(
     )
     outcome: list[Invocation] = []
     capture = Capture(request_id, spec.memory_size, logs) if logs is not None else None
-    worker = threading.Thread(
-        target=_run,
-        args=(handler, own_event, context, outcome, capture),
-        name=f"lambda:{spec.name}:{request_id}",
-        daemon=True,
-    )
-    worker.start()
+    done = threading.Event()
+
+    def job() -> None:
+        try:
+            _run(handler, own_event, context, outcome, capture)
+        finally:
+            done.set()
+
+    runner = _Runner.take()
+    runner.jobs.put(job)
     if on_slow is not None:
-        worker.join(min(slow_seconds, max(0.0, deadline - time.monotonic())))
-        if worker.is_alive():
+        if not done.wait(min(slow_seconds, max(0.0, deadline - time.monotonic()))):
             on_slow()
-    worker.join(max(0.0, deadline - time.monotonic()))
-    timed_out = worker.is_alive() or not outcome
+    done.wait(max(0.0, deadline - time.monotonic()))
+    timed_out = not done.is_set() or not outcome
+    if done.is_set():
+        runner.give_back()
+    else:
+        runner.jobs.put(None)  # the handler still runs in it: it ends when that returns
     result = _timed_out(request_id, spec.timeout) if timed_out else outcome[0]
     if capture is not None:
         capture.finish(
@@ -136,6 +144,41 @@ def invoke(
             float(spec.timeout) if timed_out else None,
         )
     return result
+
+
+class _Runner(threading.Thread):
+    """A daemon thread that runs handlers one at a time, kept between invocations: starting
+    a thread for each one cost more than a no-op handler. One whose handler overran its
+    deadline is never given back (Python cannot stop it): it ends when the handler returns,
+    and another runner takes its place. Runners are per process (a forked pool process
+    starts with none)."""
+
+    _idle: ClassVar[list[_Runner]] = []
+    _pid: ClassVar[int] = 0
+    _lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self) -> None:
+        super().__init__(name="lambda-runner", daemon=True)
+        self.jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+
+    @classmethod
+    def take(cls) -> _Runner:
+        with cls._lock:
+            if cls._pid != os.getpid():
+                cls._idle, cls._pid = [], os.getpid()
+            if cls._idle:
+                return cls._idle.pop()
+        runner = cls()
+        runner.start()
+        return runner
+
+    def give_back(self) -> None:
+        with self._lock:
+            self._idle.append(self)
+
+    def run(self) -> None:
+        while (job := self.jobs.get()) is not None:
+            job()
 
 
 def _run(

@@ -240,7 +240,7 @@ def _run_handler(task: Task, eid: str, command_json: str) -> None:
     runtime = services.runtime
     command = RunTask.model_validate_json(command_json)
     token = command.token
-    starts = runtime.begin_task(eid, command)
+    starts, base = runtime.begin_task(eid, command)
     if not starts:
         # A late or duplicate delivery: the attempt already finished (or timed out, or the
         # execution stopped, or a .waitForTaskToken task's handler already returned and it
@@ -253,6 +253,7 @@ def _run_handler(task: Task, eid: str, command_json: str) -> None:
     deferred = _start_with_outcome(command)
     if not deferred:
         runtime.apply(eid, started)
+        base = None  # stale now
     sink = _LogSink(runtime, eid, command)
 
     def record_start() -> None:
@@ -276,7 +277,7 @@ def _run_handler(task: Task, eid: str, command_json: str) -> None:
         runtime.store.forget_task(eid, token)
         return
     outcome_events = [started, finished] if deferred else [finished]
-    if not runtime.task_finished(eid, token, outcome_events, logs=sink.take()):
+    if not runtime.task_finished(eid, token, outcome_events, logs=sink.take(), base=base):
         status = runtime.store.status(eid)
         if status is not None and status != "RUNNING":
             # Stopped meanwhile (StopExecution, a timeout): AWS records nothing after the

@@ -56,9 +56,7 @@ def _answer(runtime: Runtime, token: str, make: Callable[[datetime], inputs._Inp
         return True
 
     # No change (a heartbeat for a task without HeartbeatSeconds) gives None: nothing to do.
-    decision = runtime.step(eid, [make(runtime.clock.now())], check=check)
-    if decision is not None:
-        runtime.carry_out(eid, decision.commands)
+    runtime.step(eid, [make(runtime.clock.now())], check=check)
 
 
 def _event(store: RedisHistoryStore, eid: str, event_id: int) -> HistoryEvent | None:

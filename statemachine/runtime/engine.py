@@ -181,14 +181,15 @@ class Runtime:
             **(extra_meta or {}),
         }
         try:
-            self.store.append(
-                eid, None, decision.state, decision.events, decision.commands, extra_meta=meta
+            carried = self.store.append(
+                eid, None, decision.state, decision.events, decision.commands,
+                extra_meta=meta, deadline_of=self.deadline,
             )
         except Conflict:
             # Another start of the same name won the race: the same rules apply to it.
             self._existing(eid, input)
             return eid
-        self.carry_out(eid, decision.commands)
+        self._send(eid, decision.commands, carried)
         return eid
 
     def _existing(self, eid: str, input: Any) -> bool:
@@ -229,15 +230,23 @@ class Runtime:
         *,
         check: Callable[[Snapshot | None], bool] = _running,
         extra_meta: Callable[[ExecutionState], dict[str, str]] | None = None,
+        base: Snapshot | None = None,
+        finished: str | None = None,
+        logs: Sequence[LogEvent] = (),
     ) -> Decision | None:
-        """Decide ``events``, in order, on the stored execution and append all they produce
-        in one conditional step; on a conflict, read again and decide again. Returns what
-        was appended, or None when nothing changed.
+        """Decide ``events``, in order, on the stored execution, append all they produce in
+        one conditional step (on a conflict, read again and decide again) and carry out its
+        commands. Returns what was appended, or None when nothing changed.
 
         ``check`` sees each snapshot read first: False means there is nothing to do, and an
         exception it raises (an API error) leaves everything unchanged. Inputs about one
         task or timer read only the frames they touch (``load_partial``); when ``decide``
         reaches further it raises ``Incomplete`` and the step reads again with more.
+        ``base`` is a snapshot read earlier to decide on first (a worker's, from when its
+        task began: when nothing else happened meanwhile, the step needs no read).
+        ``finished`` names a task whose outcome ``events`` report: it is forgotten once they
+        are recorded (or turn out stale); its handler's last ``logs`` are written once, in
+        the step's first round trip.
         """
         lookups = _lookups(events)
         store = self.store
@@ -245,11 +254,11 @@ class Runtime:
         def read() -> Snapshot | None:
             return store.load(eid) if lookups is None else store.load_partial(eid, lookups)
 
-        snapshot = read()
+        snapshot = base if base is not None else read()
         while True:
             try:
                 if not check(snapshot):
-                    return None
+                    break
                 assert snapshot is not None
                 definition = self._definition(snapshot.definition_version)
                 state, appended, commands = snapshot.state, [], []
@@ -263,22 +272,38 @@ class Runtime:
                 snapshot = store.load_more(snapshot, missing.field)
                 continue
             if not appended and not commands:
-                return None
+                break
             meta = extra_meta(state) if extra_meta is not None else None
             try:
-                store.append(eid, snapshot, state, appended, commands, meta)
+                carried = store.append(
+                    eid, snapshot, state, appended, commands, meta,
+                    deadline_of=self.deadline, forget=finished, logs=logs,
+                )
             except Conflict:
+                logs = ()  # written with the first attempt
                 snapshot = read()
                 continue
+            self._send(eid, commands, carried, finished=None if carried else finished)
             return Decision(state=state, events=appended, commands=commands)
+        if finished is not None or logs:
+            self.carry_out(eid, [], finished=finished, logs=logs)
+        return None
+
+    def _send(
+        self, eid: str, commands: Sequence[Command], carried: bool, finished: str | None = None
+    ) -> None:
+        """Send the tasks of an append that carried out its commands; else carry them out
+        from the outbox (and forget ``finished``)."""
+        if carried:
+            for command in commands:
+                if isinstance(command, RunTask):
+                    self.dispatcher.run_task(eid, command)
+        else:
+            self.carry_out(eid, commands, finished=finished)
 
     def apply(self, eid: str, event: inputs._Input) -> bool:
         """Apply ``event``; True if it changed the execution (False: stale or duplicate)."""
-        decision = self.step(eid, [event])
-        if decision is None:
-            return False
-        self.carry_out(eid, decision.commands)
-        return True
+        return self.step(eid, [event]) is not None
 
     def carry_out(
         self,
@@ -319,14 +344,14 @@ class Runtime:
         token: str,
         event: inputs._Input | Sequence[inputs._Input],
         logs: Sequence[LogEvent] = (),
+        base: Snapshot | None = None,
     ) -> bool:
         """Record a task's outcome (a worker may pass its TaskStarted first, to record both in
         one step) and forget the task, writing its handler's last ``logs`` in the same round
-        trip; True if it changed the execution."""
+        trip; True if it changed the execution. ``base``: the snapshot ``begin_task`` read,
+        if it can be decided on."""
         events = [event] if isinstance(event, inputs._Input) else list(event)
-        decision = self.step(eid, events)
-        self.carry_out(eid, decision.commands if decision else [], finished=token, logs=logs)
-        return decision is not None
+        return self.step(eid, events, base=base, finished=token, logs=logs) is not None
 
     def awaits_handler(self, eid: str, token: str, snapshot: Snapshot | None = None) -> bool:
         """True while the execution runs and the handler of task ``token`` has yet to report
@@ -342,13 +367,17 @@ class Runtime:
                 assert snapshot is not None
                 snapshot = self.store.load_more(snapshot, missing.field)
 
-    def begin_task(self, eid: str, command: RunTask) -> int:
-        """A worker is about to run ``command``: 0 if it is no longer awaited (a late or
-        duplicate delivery), else how many times its handler has begun, this time included.
-        Its deadline counts from now, so time spent waiting in the queue never looks like a
-        lost worker (which would send it again while merely queued); one round trip."""
+    def begin_task(self, eid: str, command: RunTask) -> tuple[int, Snapshot | None]:
+        """A worker is about to run ``command``: (0, None) if it is no longer awaited (a late
+        or duplicate delivery), else how many times its handler has begun, this time
+        included, and the snapshot read, when ``decide`` can take it as the base of the
+        outcome's step (a task of the top-level machine), else None. The task's deadline
+        counts from now, so time spent waiting in the queue never looks like a lost worker
+        (which would send it again while merely queued); one round trip."""
         snapshot, starts = self.store.load_task(eid, command, self.deadline(command))
-        return starts if self.awaits_handler(eid, command.token, snapshot) else 0
+        if not self.awaits_handler(eid, command.token, snapshot):
+            return 0, None
+        return starts, snapshot if snapshot is not None and snapshot.head else None
 
     # -- the loops ----------------------------------------------------------------
     def fire_due_timers(self, limit: int = 100) -> int:

@@ -92,7 +92,6 @@ def redrive(runtime: Runtime, eid: str) -> datetime:
     decision = runtime.step(eid, [inputs.RedriveExecution(time=now)], check=check, extra_meta=meta)
     if decision is None or not decision.events:  # refused by the interpreter: checked above
         raise ExecutionNotRedrivable(arn, "Execution cannot be redriven.")
-    runtime.carry_out(eid, decision.commands)
     return now
 
 

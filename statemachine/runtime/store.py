@@ -43,6 +43,7 @@ from typing import Any
 
 import redis
 from pydantic import BaseModel
+from redis.cluster import RedisCluster
 
 from statemachine.dataflow.serialize import to_json
 from statemachine.interpreter.commands import CancelTimer, Command, RunTask, StartTimer
@@ -172,12 +173,19 @@ def fields_of(state: ExecutionState) -> dict[str, str]:
 # "/5.3/12.0" is in "/5.3", which is in the root frame ""), in one consistent read.
 # ARGV[1] "frame" reads the frames alone, not their data (``d:``), their ancestors nor the
 # head (which holds the execution's input): enough to tell whether a task is awaited.
+# "task" reads one task (ARGV[2]) as "chain" does when it runs in the top-level machine,
+# where nothing else runs beside it (so its worker decides the outcome on this read), and
+# as "frame" does in a branch or iteration, which others run beside.
 _LOAD_PARTIAL = """
 local meta = redis.call('HMGET', KEYS[1], 'last_event_id', 'state', 'definition_version',
                         'status', 'last_time')
 if meta[2] == false then return {} end
+local mode = ARGV[1]
+if mode == 'task' then
+  if redis.call('HGET', KEYS[2], ARGV[2]) == '' then mode = 'chain' else mode = 'frame' end
+end
 local out = {meta[1] or '0', meta[2], meta[3] or '', meta[4] or '', meta[5] or ''}
-if ARGV[1] == 'frame' then out[2] = '' end
+if mode == 'frame' then out[2] = '' end
 local seen = {}
 local function add(field)
   if seen[field] then return false end
@@ -188,7 +196,7 @@ local function add(field)
   return value
 end
 local function chain(id)
-  if ARGV[1] == 'frame' then
+  if mode == 'frame' then
     add('f:' .. id)
     return
   end
@@ -251,8 +259,6 @@ def redis_client(url: str, environ: Any = None) -> Any:
     ``Redis``."""
     env = os.environ if environ is None else environ
     if is_cluster(env):
-        from redis.cluster import RedisCluster
-
         return RedisCluster.from_url(url)
     return redis.Redis.from_url(url)
 
@@ -293,6 +299,9 @@ class RedisHistoryStore(Settling):
         self._append = client.register_script(script.read_text(encoding="utf-8"))
         self._load_partial = client.register_script(_LOAD_PARTIAL)
         self._mark_indexed = client.register_script(MARK_INDEXED)
+        #: Whether an append can carry out its commands in the same script (one Redis; on
+        #: a Cluster the deadline and timer sets are on other shards than the execution).
+        self.carries = not isinstance(client, RedisCluster)
         self.index = ExecutionIndex(client, prefix)
         self.logs = LogStore(client, prefix, retention_seconds=self.retention_seconds)
 
@@ -380,15 +389,15 @@ class RedisHistoryStore(Settling):
     def load_task(
         self, eid: str, command: RunTask, deadline: datetime
     ) -> tuple[Snapshot | None, int]:
-        """A worker begins ``command``: its frame (``load_partial`` without ancestors), the
-        task recorded in flight with its deadline counted from now, and how many times its
-        handler has begun, this time included, in one round trip. The snapshot's state
-        holds only the status and the frame: not for ``decide``."""
+        """A worker begins ``command``: the task recorded in flight with its deadline counted
+        from now, how many times its handler has begun (this time included), and its frame,
+        in one round trip. For a task of the top-level machine the snapshot is a partial one
+        to ``decide`` on (``load_partial``); for one in a branch or iteration, where others
+        run beside it and would make it stale, it holds only the status and the frame
+        (without ancestors or head): enough for ``awaits_handler``, not for ``decide``."""
         lookups = (TASK + command.token,)
         pipe = self.redis.pipeline(transaction=False)
-        queue_script(
-            pipe, self._load_partial, self._partial_keys(eid), self._partial_args(lookups, False)
-        )
+        queue_script(pipe, self._load_partial, self._partial_keys(eid), ["task", *lookups])
         self._remember(pipe, eid, command, deadline)
         pipe.hincrby(self._key(eid, "starts"), command.token, 1)
         replies = pipe.execute()
@@ -443,10 +452,23 @@ class RedisHistoryStore(Settling):
         events: list[HistoryEvent],
         commands: list[Command],
         extra_meta: dict[str, str] | None = None,
-    ) -> None:
+        *,
+        deadline_of: Callable[[RunTask], datetime] | None = None,
+        forget: str | None = None,
+        logs: Sequence[LogEvent] = (),
+    ) -> bool:
         """Append atomically if the execution is still at ``base`` (None: not yet created);
         else raise Conflict. Writes the head, and the frames, tasks and timers that differ
-        from ``base``."""
+        from ``base``.
+
+        With ``deadline_of``, on one Redis, the commands are carried out in the same atomic
+        step (each task recorded with its deadline, each timer set or cancelled) and the
+        task ``forget`` (whose outcome this append records) is forgotten: returns True, and
+        the caller sends the tasks. Otherwise (or on a Redis Cluster, where the deadline
+        and timer sets live on other shards) the commands wait in the outbox for
+        ``carry_out``: returns False. ``logs`` are written in the same round trip, whether
+        the append succeeds or not (a retry must not write them again).
+        """
         meta = dict(extra_meta or {})
         if events:
             meta["last_time"] = iso_time(events[-1].timestamp)
@@ -464,6 +486,11 @@ class RedisHistoryStore(Settling):
         after = fields_of(state)
         sets = [(f, v) for f, v in after.items() if before.get(f) != v]
         dels = [f for f, v in before.items() if v is not None and f not in after]
+        carry = deadline_of is not None and self.carries
+        keys = self.keys_of(eid)
+        own = len(keys)
+        if carry:
+            keys += [self.deadlines_key, self.timers_key]
         args: list[Any] = [
             str(base.last_event_id if base is not None else 0),
             str(state.last_event_id),
@@ -474,19 +501,47 @@ class RedisHistoryStore(Settling):
             str(len(commands)),
             str(len(sets)),
             str(len(dels)),
+            str(own),
+            "1" if carry else "0",
+            forget if carry and forget is not None else "",
+            json.dumps([eid, forget]) if carry and forget is not None else "",
             *[event.model_dump_json() for event in events],
             *[command.model_dump_json() for command in commands],
         ]
+        if carry:
+            assert deadline_of is not None
+            for command in commands:
+                args += self._carried(eid, command, deadline_of)
         for field, value in sets:
             args += [field, value]
         args += dels
         for key, value in meta.items():
             args += [key, value]
-        reply = self._append(keys=self.keys_of(eid), args=args)
+        if logs:
+            pipe = self.redis.pipeline(transaction=False)
+            queue_script(pipe, self._append, keys, args)
+            self.logs.queue(pipe, logs)
+            reply = pipe.execute()[0]
+        else:
+            reply = self._append(keys=keys, args=args)
         if not int(reply[0]):
             raise Conflict(eid)
         if _text(reply[2]) != state.status:
             self.settle(eid)
+        return carry
+
+    @staticmethod
+    def _carried(
+        eid: str, command: Command, deadline_of: Callable[[RunTask], datetime]
+    ) -> list[str]:
+        """A command's record for append.lua's carrying out: kind, token, member, score."""
+        if isinstance(command, RunTask):
+            member = json.dumps([eid, command.token])
+            return ["task", command.token, member, repr(_epoch(deadline_of(command)))]
+        if isinstance(command, StartTimer):
+            member = json.dumps([eid, command.timer_id])
+            return ["timer", "", member, repr(_epoch(command.fire_at))]
+        return ["cancel", "", json.dumps([eid, command.timer_id]), ""]
 
     def events(self, eid: str, start: int = 0, end: int = -1) -> list[HistoryEvent]:
         raw = self.redis.lrange(self._key(eid, "events"), start, end)

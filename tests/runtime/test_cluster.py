@@ -126,7 +126,7 @@ def work(runtime: Runtime, recorder: Recorder, fail_index: int | None = None) ->
     done = 0
     while recorder.sent:
         eid, command = recorder.sent.pop(0)
-        assert runtime.begin_task(eid, command)
+        assert runtime.begin_task(eid, command)[0]
         now = datetime.now(UTC)
         started = inputs.TaskStarted(time=now, token=command.token)
         if command.payload == fail_index:

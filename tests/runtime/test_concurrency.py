@@ -157,8 +157,13 @@ def test_concurrent_completions_from_processes_and_threads_never_fork_history(
 
 
 class Held(Runtime):
-    """Records commands in the outbox but leaves them there, as a writer that died just
+    """Appends as on a Redis Cluster, where commands wait in the outbox (the deadline and
+    timer sets are on other shards), and leaves them there, as a writer that died just
     after its append would."""
+
+    def __init__(self, store: RedisHistoryStore, dispatcher: Any) -> None:
+        store.carries = False
+        super().__init__(store, dispatcher)
 
     def carry_out(self, eid: str, commands: Any, finished: str | None = None) -> None:
         pass

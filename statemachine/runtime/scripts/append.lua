@@ -2,13 +2,25 @@
 -- writer read. Every condition is checked before the first write: a script that errors
 -- after writing keeps the write.
 -- KEYS: [1] meta hash, [2] events list, [3] outbox list, [4] state hash (frames, tasks,
--- timers), then every other key of the execution that must expire with it (tasks, logs,
--- ...). All share the execution's hash tag.
+-- timers), [5] tasks hash (attempts in flight), [6] starts hash, then every other key of
+-- the execution that must expire with it (logs, ...): ARGV[10] keys in all, sharing the
+-- execution's hash tag. When ARGV[11] is "1" two global keys follow them: the task
+-- deadlines and the timers sorted sets (one Redis only: on a Cluster they live on other
+-- shards, and the commands go to the outbox instead).
 -- ARGV[1] expected last event id ("0" to create), ARGV[2] new last event id,
--- ARGV[3] the snapshot's head JSON ("": unchanged), ARGV[4] status, ARGV[5] retention in milliseconds
--- ("0": keep forever), ARGV[6] number of events E, ARGV[7] of commands C, ARGV[8] of state
--- fields to set S, ARGV[9] of state fields to delete D; then E event JSONs, C command
--- JSONs, S field/value pairs, D field names, and meta field/value pairs to the end.
+-- ARGV[3] the snapshot's head JSON ("": unchanged), ARGV[4] status, ARGV[5] retention in
+-- milliseconds ("0": keep forever), ARGV[6] number of events E, ARGV[7] of commands C,
+-- ARGV[8] of state fields to set S, ARGV[9] of state fields to delete D, ARGV[10] the
+-- number of the execution's keys, ARGV[11] "1" to carry the commands out here, and then
+-- ARGV[12] a task whose outcome this append records, to forget ("": none), ARGV[13] its
+-- deadlines member;
+-- then E event JSONs, C command JSONs, when carrying C records of 4 (kind, task token,
+-- sorted set member, score), S field/value pairs, D field names, and meta field/value
+-- pairs to the end.
+-- Carrying out here records each task (with its deadline, NX) and sets or cancels each
+-- timer in the same atomic step as the events, so no command waits in the outbox: the
+-- writer sends the tasks right after, and a writer that dies before sending leaves a task
+-- with a deadline, which the recovery loop sends again.
 -- Returns {1, new last id, previous status} or {0, current last id}.
 local current = redis.call('HGET', KEYS[1], 'last_event_id')
 if current == false then current = '0' end
@@ -17,14 +29,38 @@ if current ~= ARGV[1] then
 end
 local previous = redis.call('HGET', KEYS[1], 'status')
 if previous == false then previous = '' end
-local i = 10
+local own = tonumber(ARGV[10])
+local carry = ARGV[11] == '1'
+local i = 14
 for _ = 1, tonumber(ARGV[6]) do
   redis.call('RPUSH', KEYS[2], ARGV[i])
   i = i + 1
 end
-for _ = 1, tonumber(ARGV[7]) do
-  redis.call('RPUSH', KEYS[3], ARGV[i])
-  i = i + 1
+local commands = i
+local count = tonumber(ARGV[7])
+i = i + count
+if carry then
+  for c = 0, count - 1 do
+    local kind, token, member, score = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+    if kind == 'task' then
+      redis.call('HSET', KEYS[5], token, ARGV[commands + c])
+      redis.call('ZADD', KEYS[own + 1], 'NX', score, member)
+    elseif kind == 'timer' then
+      redis.call('ZADD', KEYS[own + 2], score, member)
+    else
+      redis.call('ZREM', KEYS[own + 2], member)
+    end
+    i = i + 4
+  end
+else
+  for c = 0, count - 1 do
+    redis.call('RPUSH', KEYS[3], ARGV[commands + c])
+  end
+end
+if carry and ARGV[12] ~= '' then
+  redis.call('HDEL', KEYS[5], ARGV[12])
+  redis.call('HDEL', KEYS[6], ARGV[12])
+  redis.call('ZREM', KEYS[own + 1], ARGV[13])
 end
 for _ = 1, tonumber(ARGV[8]) do
   redis.call('HSET', KEYS[4], ARGV[i], ARGV[i + 1])
@@ -46,7 +82,7 @@ end
 -- execution that runs again (redriven) keeps them until it finishes again.
 if ARGV[4] ~= previous then
   local ttl = tonumber(ARGV[5])
-  for k = 1, #KEYS do
+  for k = 1, own do
     if ARGV[4] ~= 'RUNNING' and ttl > 0 then
       redis.call('PEXPIRE', KEYS[k], ttl)
     elseif ARGV[4] == 'RUNNING' then
