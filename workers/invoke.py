@@ -128,9 +128,9 @@ def invoke(
 
     runner = _Runner.take()
     runner.jobs.put(job)
-    if on_slow is not None:
-        if not done.wait(min(slow_seconds, max(0.0, deadline - time.monotonic()))):
-            on_slow()
+    slow_wait = min(slow_seconds, max(0.0, deadline - time.monotonic()))
+    if on_slow is not None and not done.wait(slow_wait):
+        on_slow()
     done.wait(max(0.0, deadline - time.monotonic()))
     timed_out = not done.is_set() or not outcome
     if done.is_set():
