@@ -3,8 +3,8 @@
 The distributed runtime's counterpart of what ``LocalRunner.run`` returns: the same
 ``ExecutionResult`` built from the same things (the state snapshot and the history), so
 ``describe()`` and ``history()`` print the same DescribeExecution / GetExecutionHistory
-shapes whichever driver ran the execution. Also ``wait_for_result``, which polls the
-store until an execution stops (what ``sfn run`` does while the workers work).
+shapes whichever driver ran the execution. Also ``wait_for_result``, which blocks until an
+execution stops (what ``sfn run`` does while the workers work).
 """
 
 from __future__ import annotations
@@ -15,9 +15,8 @@ from datetime import datetime
 from statemachine.runtime.execution import ExecutionResult
 from statemachine.runtime.store import RedisHistoryStore
 
-#: How often ``wait_for_result`` looks at the execution's status. A status read is one
-#: HGET, so polling this often costs Redis nothing noticeable.
-POLL_SECONDS = 0.05
+#: The longest ``wait_for_result`` blocks in one ``wait_stopped`` call.
+WAIT_SECONDS = 60.0
 
 
 class ExecutionNotFound(KeyError):
@@ -60,13 +59,10 @@ def _redrive_date(meta: dict[str, str]) -> datetime | None:
 
 
 def wait_for_result(
-    store: RedisHistoryStore,
-    eid: str,
-    *,
-    timeout: float | None = None,
-    poll: float = POLL_SECONDS,
+    store: RedisHistoryStore, eid: str, *, timeout: float | None = None
 ) -> ExecutionResult:
     """Block until ``eid`` stops, then return it; ``timeout`` seconds (None: no limit).
+    Wakes when the execution stops (``RedisHistoryStore.wait_stopped``), not at a poll.
 
     Raises:
         ExecutionNotFound: nothing is stored under ``eid``.
@@ -74,11 +70,11 @@ def wait_for_result(
     """
     give_up = None if timeout is None else time.monotonic() + timeout
     while True:
-        status = store.status(eid)
+        left = WAIT_SECONDS if give_up is None else give_up - time.monotonic()
+        status = store.wait_stopped(eid, max(0.0, min(left, WAIT_SECONDS)))
         if status is None:
             raise ExecutionNotFound(eid)
         if status != "RUNNING":
             return result_from_store(store, eid)
         if give_up is not None and time.monotonic() >= give_up:
             raise TimeoutError(f"execution {eid} still running after {timeout} s")
-        time.sleep(poll)

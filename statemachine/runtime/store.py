@@ -351,6 +351,25 @@ class RedisHistoryStore(Settling):
         raw = self.redis.hget(self._key(eid, "meta"), "status")
         return raw.decode() if isinstance(raw, bytes) else raw
 
+    def wait_stopped(self, eid: str, timeout: float) -> str | None:
+        """Block until execution ``eid`` is no longer RUNNING, or for ``timeout`` seconds;
+        returns its status then (None: not stored). The append that ends an execution
+        publishes on its ``stopped`` channel, so a waiter wakes when it stops rather than
+        at its next poll; the status is read again at least every second, in case a
+        message was lost (a reconnect, a Redis restart)."""
+        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        try:
+            pubsub.subscribe(self._key(eid, "stopped"))
+            give_up = time.monotonic() + timeout
+            while True:
+                status = self.status(eid)
+                left = give_up - time.monotonic()
+                if status != "RUNNING" or left <= 0:
+                    return status
+                pubsub.get_message(timeout=min(left, 1.0))
+        finally:
+            pubsub.close()
+
     def load(self, eid: str) -> Snapshot | None:
         """The whole snapshot, in one consistent read."""
         pipe = self.redis.pipeline(transaction=True)

@@ -79,8 +79,12 @@ while i < #ARGV do
   i = i + 2
 end
 -- Retention: a finished execution's keys expire together, in this same atomic step; an
--- execution that runs again (redriven) keeps them until it finishes again.
+-- execution that runs again (redriven) keeps them until it finishes again. Waiters on its
+-- end (``wait_stopped``) hear of it on "<prefix>:{<id>}:stopped".
 if ARGV[4] ~= previous then
+  if ARGV[4] ~= 'RUNNING' then
+    redis.call('PUBLISH', string.sub(KEYS[1], 1, -5) .. 'stopped', ARGV[4])
+  end
   local ttl = tonumber(ARGV[5])
   for k = 1, own do
     if ARGV[4] ~= 'RUNNING' and ttl > 0 then
