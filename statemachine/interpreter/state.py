@@ -12,9 +12,9 @@ atomic step as the events that produced it, and replaying the same inputs throug
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 
 V = TypeVar("V")
 
@@ -183,6 +183,41 @@ class Frame(BaseModel):
     #: A redriven Map: ids of its failed or aborted iterations (in ``ExecutionState.halted``)
     #: to run again before it starts new items.
     redo: list[str] = Field(default_factory=list)
+    #: Where the frame's data (``FRAME_DATA``) is stored, when it was read without it.
+    _data_field: str | None = PrivateAttr(default=None)
+
+    def without_data(self, field: str) -> Frame:
+        """This frame, read without its data (``input``, ``effective_input``: a Map's input
+        may be large, and an ancestor's is rarely needed by a step below it). Reading or
+        setting either then raises :class:`Incomplete` with ``field``."""
+        for name in FRAME_DATA:
+            self.__dict__.pop(name, None)
+        self._data_field = field
+        return self
+
+    @property
+    def data_field(self) -> str | None:
+        """The field to read this frame's data from, if it was read without it."""
+        return self._data_field
+
+    if not TYPE_CHECKING:  # keeps type checkers from taking any attribute as valid
+
+        def __getattr__(self, name: str) -> Any:
+            if name in FRAME_DATA:
+                raise Incomplete((self.__pydantic_private__ or {}).get("_data_field"))
+            return super().__getattr__(name)
+
+        def __setattr__(self, name: str, value: Any) -> None:
+            if name in FRAME_DATA and name not in self.__dict__:
+                missing = (self.__pydantic_private__ or {}).get("_data_field")
+                if missing is not None:
+                    # Setting one and not the other would lose the other when it is written.
+                    raise Incomplete(missing)
+            super().__setattr__(name, value)
+
+
+#: A frame's data fields: kept apart from its other fields by the durable store.
+FRAME_DATA = ("input", "effective_input")
 
 
 class ExecutionState(BaseModel):

@@ -38,6 +38,7 @@ from statemachine.runtime.store import (
     RedisHistoryStore,
     Snapshot,
     execution_id,
+    require_data,
 )
 
 log = logging.getLogger(__name__)
@@ -267,6 +268,7 @@ class Runtime:
                     state = decision.state
                     appended += decision.events
                     commands += decision.commands
+                require_data(state)
             except Incomplete as missing:
                 assert snapshot is not None
                 snapshot = store.load_more(snapshot, missing.field)

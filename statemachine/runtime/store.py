@@ -48,7 +48,13 @@ from redis.cluster import RedisCluster
 from statemachine.dataflow.serialize import to_json
 from statemachine.interpreter.commands import CancelTimer, Command, RunTask, StartTimer
 from statemachine.interpreter.events import HistoryEvent, iso_time
-from statemachine.interpreter.state import ExecutionState, Frame, PartialDict
+from statemachine.interpreter.state import (
+    FRAME_DATA,
+    ExecutionState,
+    Frame,
+    Incomplete,
+    PartialDict,
+)
 from statemachine.runtime.indexes import ExecutionIndex
 from statemachine.runtime.logs import LogEvent, LogStore
 from statemachine.runtime.lua import queue_script
@@ -71,8 +77,8 @@ _MAPPINGS = {FRAME: "frames", TASK: "tasks", TIMER: "timers", RESULT: "results",
 _NOT_IN_HEAD = {*_MAPPINGS.values(), "last_event_id"}
 #: A frame's bulky fields that stay the same while its Parallel or Map state runs: kept in a
 #: field of their own (``d:<frame id>``), so an iteration's step, which changes its Map
-#: frame's counters, does not write the Map's input again.
-_FRAME_DATA = {"input", "effective_input"}
+#: frame's counters, neither reads nor writes the Map's input again.
+_FRAME_DATA = set(FRAME_DATA)
 
 
 class _FrameData(BaseModel):
@@ -134,11 +140,13 @@ def _build_state(
             parts[prefix][key] = json.loads(value)
         else:
             parts[prefix][key] = value
-    for key, data in parts[DATA].items():
-        frame = parts[FRAME].get(key)
-        if frame is not None:
+    for key, frame in parts[FRAME].items():
+        data = parts[DATA].get(key)
+        if data is not None:
             for name in _FRAME_DATA:
                 setattr(frame, name, getattr(data, name))
+        elif partial and DATA + key not in absent[DATA]:
+            frame.without_data(DATA + key)  # not read: an ancestor of what was asked for
     for prefix, name in _MAPPINGS.items():
         # A head written before the split may still hold entries: they count as loaded.
         mapping = getattr(state, name)
@@ -152,12 +160,23 @@ def _build_state(
 _NO_HEAD = '{{"status": "{status}"}}'
 
 
+def require_data(state: ExecutionState) -> None:
+    """Raise ``Incomplete`` if the head would hold a frame read without its data: a branch
+    or iteration set aside (``halted``) is written whole, in the head, so its data must be
+    read first."""
+    for frame in state.halted.values():
+        if frame.data_field is not None:
+            raise Incomplete(frame.data_field)
+
+
 def fields_of(state: ExecutionState) -> dict[str, str]:
     """The ``state`` hash's fields for what ``state`` holds (all of it, or what a partial
     state loaded and added)."""
     fields: dict[str, str] = {}
     for key, frame in dict.items(state.frames):
         fields[FRAME + key] = frame.model_dump_json(exclude_defaults=True, exclude=_FRAME_DATA)
+        if frame.data_field is not None:
+            continue  # read without its data, which is as stored
         data = frame.model_dump_json(exclude_defaults=True, include=_FRAME_DATA)
         if data != "{}":
             fields[DATA + key] = data
@@ -169,8 +188,9 @@ def fields_of(state: ExecutionState) -> dict[str, str]:
 
 
 # Read a partial snapshot: the head, the named fields of the state hash, and for a task or
-# timer field the frame it names and that frame's ancestors (frame ids are paths:
-# "/5.3/12.0" is in "/5.3", which is in the root frame ""), in one consistent read.
+# timer field the frame it names (with its data, ``d:``) and that frame's ancestors (without
+# theirs: frame ids are paths, "/5.3/12.0" is in "/5.3", which is in the root frame ""), in
+# one consistent read.
 # ARGV[1] "frame" reads the frames alone, not their data (``d:``), their ancestors nor the
 # head (which holds the execution's input): enough to tell whether a task is awaited.
 # "task" reads one task (ARGV[2]) as "chain" does when it runs in the top-level machine,
@@ -196,13 +216,11 @@ local function add(field)
   return value
 end
 local function chain(id)
-  if mode == 'frame' then
-    add('f:' .. id)
-    return
-  end
+  add('f:' .. id)
+  if mode == 'frame' then return end
+  add('d:' .. id)
   while true do
     add('f:' .. id)
-    add('d:' .. id)
     if id == '' then return end
     local parent = string.match(id, '^(.*)/[^/]*$')
     if parent == nil then return end
@@ -505,6 +523,8 @@ class RedisHistoryStore(Settling):
         after = fields_of(state)
         sets = [(f, v) for f, v in after.items() if before.get(f) != v]
         dels = [f for f, v in before.items() if v is not None and f not in after]
+        # A frame that ends takes its data along, read or not.
+        dels += [DATA + f[2:] for f in dels if f.startswith(FRAME) and DATA + f[2:] not in before]
         carry = deadline_of is not None and self.carries
         keys = self.keys_of(eid)
         own = len(keys)

@@ -207,9 +207,9 @@ def test_a_map_iteration_step_reads_and_writes_only_its_frames(
 ) -> None:
     """The snapshot is split per frame, so one iteration's step costs the same whatever
     the Map's size: it reads the task, the iteration's frame and its ancestors (not the
-    other iterations), and writes back only what changed. Completing every iteration that
-    way (TaskStarted and the outcome in one step, as a worker records a quick handler)
-    gives the in-process driver's result and events."""
+    other iterations, nor the Map's input), and writes back only what changed. Completing
+    every iteration that way (TaskStarted and the outcome in one step, as a worker records
+    a quick handler) gives the in-process driver's result and events."""
     recorder = Recorder()
     store = fresh_store()
     runtime = Runtime(store, recorder)
@@ -223,8 +223,10 @@ def test_a_map_iteration_step_reads_and_writes_only_its_frames(
     snapshot = store.load_partial(eid, ["k:" + command.token])
     assert snapshot is not None
     [iteration] = [f[2:] for f in snapshot.fields if f.startswith("f:/")]
+    # The iteration's frame with its data, its ancestors' without theirs (the root's "d:"
+    # holds the Map state's input, as large as the Map).
     assert set(snapshot.fields) == {
-        "k:" + command.token, "f:" + iteration, "d:" + iteration, "f:", "d:"}
+        "k:" + command.token, "f:" + iteration, "d:" + iteration, "f:"}
     # An entry the interpreter asked for (a Map item) is read alone, not taken for a frame.
     [item] = [f.decode() for f in store.redis.hkeys(store.key(eid, "state"))
               if f.startswith(b"i:") and f.endswith(b"|5")]
