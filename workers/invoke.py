@@ -34,9 +34,11 @@ turn a ``RunTask`` into the same outcome: an unregistered name fails with
 the function's timeout stops the handler at the state's deadline and is reported as a state
 timeout (the interpreter then records ``States.Timeout`` from its own timer).
 
-Limit: Python cannot kill a thread, so a handler that times out keeps running in its
-daemon thread until it returns; its result is discarded. Lambda stops the whole sandbox.
-A worker that must reclaim the CPU needs a process-level limit on top of this.
+In the main thread (a prefork pool process, ``sfn run --local``) a handler that times out
+is stopped: SIGALRM raises inside it at its deadline. Elsewhere (a threads pool, the
+embedded worker) it runs on a runner thread, and Python cannot kill a thread: it keeps
+running until it returns, its result discarded. Lambda stops the whole sandbox; code
+blocked inside a C call that ignores signals is stopped by neither.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ import inspect
 import json
 import os
 import queue
+import signal
 import threading
 import time
 import traceback
@@ -96,8 +99,9 @@ def invoke(
     slow_seconds: float = 0.0,
 ) -> Invocation:
     """Run ``handler(event, context)`` with a deadline of ``spec.timeout`` seconds; if it
-    is still running after ``slow_seconds``, call ``on_slow`` (in this thread, while the
-    handler goes on in its own).
+    is still running after ``slow_seconds``, call ``on_slow`` (in another thread than the
+    handler's). In the main thread the handler runs right there and SIGALRM stops it at
+    its deadline; elsewhere (a threads pool) it runs on a reused runner thread.
 
     Never raises for anything the handler does; ``event`` must be JSON-serialisable (it is
     what Step Functions would send). The handler gets its own copy of the event, as it
@@ -118,25 +122,13 @@ def invoke(
     )
     outcome: list[Invocation] = []
     capture = Capture(request_id, spec.memory_size, logs) if logs is not None else None
-    done = threading.Event()
 
     def job() -> None:
-        try:
-            _run(handler, own_event, context, outcome, capture)
-        finally:
-            done.set()
+        _run(handler, own_event, context, outcome, capture)
 
-    runner = _Runner.take()
-    runner.jobs.put(job)
-    slow_wait = min(slow_seconds, max(0.0, deadline - time.monotonic()))
-    if on_slow is not None and not done.wait(slow_wait):
-        on_slow()
-    done.wait(max(0.0, deadline - time.monotonic()))
-    timed_out = not done.is_set() or not outcome
-    if done.is_set():
-        runner.give_back()
-    else:
-        runner.jobs.put(None)  # the handler still runs in it: it ends when that returns
+    run = _run_here if _can_interrupt() else _run_on_runner
+    finished = run(job, deadline, on_slow, slow_seconds)
+    timed_out = not finished or not outcome
     result = _timed_out(request_id, spec.timeout) if timed_out else outcome[0]
     if capture is not None:
         capture.finish(
@@ -144,6 +136,100 @@ def invoke(
             float(spec.timeout) if timed_out else None,
         )
     return result
+
+
+class _Deadline(BaseException):
+    """Raised in a handler running in the main thread when its deadline passes."""
+
+
+def _can_interrupt() -> bool:
+    """Whether a handler can run in this thread and be stopped at its deadline: the main
+    thread (a prefork pool process runs its tasks there), with SIGALRM free."""
+    return (
+        threading.current_thread() is threading.main_thread()
+        and hasattr(signal, "setitimer")
+        and signal.getsignal(signal.SIGALRM) == signal.SIG_DFL
+        and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+    )
+
+
+def _run_here(
+    job: Callable[[], None],
+    deadline: float,
+    on_slow: Callable[[], None] | None,
+    slow_seconds: float,
+) -> bool:
+    """Run ``job`` in this (the main) thread; True if it finished before ``deadline``.
+
+    Handing a handler to another thread and waiting for it cost more than a no-op handler
+    (two thread switches each way). Here SIGALRM stops it: at the deadline ``_Deadline`` is
+    raised inside the handler, and again every 0.1 s while it goes on (a handler that
+    swallows it), so unlike a thread it does not run on past its timeout, as Lambda's
+    doesn't. ``on_slow`` runs in a thread of its own, started at ``slow_seconds``."""
+    fired = False
+    running = True
+    slow: threading.Thread | None = None
+
+    def alarm(signum: int, frame: Any) -> None:
+        nonlocal fired, slow
+        left = deadline - time.monotonic()
+        if on_slow is not None and slow is None and left > 0:
+            slow = threading.Thread(target=on_slow, name="lambda-slow", daemon=True)
+            slow.start()
+            signal.setitimer(signal.ITIMER_REAL, left)
+        elif running:
+            fired = True
+            signal.setitimer(signal.ITIMER_REAL, 0.1)
+            raise _Deadline
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    try:
+        first = deadline - time.monotonic()
+        if on_slow is not None:
+            first = min(first, slow_seconds)
+        signal.setitimer(signal.ITIMER_REAL, max(first, 1e-6))
+        try:
+            job()
+        except _Deadline:
+            pass
+        finally:
+            running = False
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+    if slow is not None:
+        slow.join()
+    return not fired
+
+
+def _run_on_runner(
+    job: Callable[[], None],
+    deadline: float,
+    on_slow: Callable[[], None] | None,
+    slow_seconds: float,
+) -> bool:
+    """Run ``job`` on a runner thread while this one waits (and calls ``on_slow`` after
+    ``slow_seconds``); True if it finished before ``deadline``. Python cannot stop a
+    thread: a handler that overruns keeps running there until it returns."""
+    done = threading.Event()
+
+    def wrapped() -> None:
+        try:
+            job()
+        finally:
+            done.set()
+
+    runner = _Runner.take()
+    runner.jobs.put(wrapped)
+    slow_wait = min(slow_seconds, max(0.0, deadline - time.monotonic()))
+    if on_slow is not None and not done.wait(slow_wait):
+        on_slow()
+    done.wait(max(0.0, deadline - time.monotonic()))
+    if done.is_set():
+        runner.give_back()
+        return True
+    runner.jobs.put(None)  # the handler still runs in it: it ends when that returns
+    return False
 
 
 class _Runner(threading.Thread):
@@ -194,6 +280,8 @@ def _run(
             result = handler(event, context)
             if inspect.isawaitable(result):
                 result = asyncio.run(_wait(result))
+        except _Deadline:
+            raise
         except BaseException as exc:  # SystemExit too: it would end the thread silently
             outcome.append(_raised(exc, context.aws_request_id))
             return

@@ -426,16 +426,17 @@ class RedisHistoryStore(Settling):
     def load_task(
         self, eid: str, command: RunTask, deadline: datetime
     ) -> tuple[Snapshot | None, int]:
-        """A worker begins ``command``: the task recorded in flight with its deadline counted
-        from now, how many times its handler has begun (this time included), and its frame,
-        in one round trip. For a task of the top-level machine the snapshot is a partial one
-        to ``decide`` on (``load_partial``); for one in a branch or iteration, where others
-        run beside it and would make it stale, it holds only the status and the frame
-        (without ancestors or head): enough for ``awaits_handler``, not for ``decide``."""
+        """A worker begins ``command``: its deadline counted from now (the task itself was
+        recorded when it was sent), how many times its handler has begun (this time
+        included), and its frame, in one round trip. For a task of the top-level machine
+        the snapshot is a partial one to ``decide`` on (``load_partial``); for one in a
+        branch or iteration, where others run beside it and would make it stale, it holds
+        only the status and the frame (without ancestors or head): enough for
+        ``awaits_handler``, not for ``decide``."""
         lookups = (TASK + command.token,)
         pipe = self.redis.pipeline(transaction=False)
         queue_script(pipe, self._load_partial, self._partial_keys(eid), ["task", *lookups])
-        self._remember(pipe, eid, command, deadline)
+        pipe.zadd(self.deadlines_key, {json.dumps([eid, command.token]): _epoch(deadline)})
         pipe.hincrby(self._key(eid, "starts"), command.token, 1)
         replies = pipe.execute()
         return self._partial(eid, replies[0], lookups), int(replies[-1])
@@ -674,10 +675,6 @@ class RedisHistoryStore(Settling):
             if isinstance(command, RunTask) and int(replies[position - 1]):
                 won.append(command)
         return won
-
-    def _remember(self, pipe: Any, eid: str, command: RunTask, deadline: datetime) -> None:
-        pipe.hset(self._key(eid, "tasks"), command.token, command.model_dump_json())
-        pipe.zadd(self.deadlines_key, {json.dumps([eid, command.token]): _epoch(deadline)})
 
     def unstarted_tasks(self, eid: str) -> int:
         """How many of the execution's tasks in flight no worker has begun yet."""
