@@ -9,14 +9,17 @@ Run by hand (not a test)::
 One process tree against one Redis (by default a ``redis-server`` of its own on a free port,
 no persistence, so its memory figures are this run's alone; ``--aof`` turns on
 ``appendfsync everysec``), and one worker pool setting for both sides (prefork,
-``--concurrency`` processes, 2 by default), one side's workers at a time:
+``--concurrency`` processes, 2 by default, each reserving ``--prefetch`` messages, 4 by
+default: Celery's own default). Both sides' workers are up at once and take turns (the
+idle side waits on its queue; this runtime's also ticks its scheduler, 4 times a second):
 
 - chain: a sequence of ``--chain`` no-op Lambda Tasks (one execution) vs a raw Celery
   ``chain`` of the same no-op task, results in the Redis result backend; tasks/s.
 - map: a Map of ``--items`` no-op Task items (MaxConcurrency 0) vs a raw Celery ``group``
   of as many no-op tasks, ``.get()`` on the Redis result backend; tasks/s.
-- chain and map run ``--repeat`` times on each side (5 by default; a run is short and this
-  machine's timings vary run to run): the table shows the medians.
+- chain and map run ``--repeat`` times (5 by default), raw Celery then this runtime each
+  time: a run is short and this machine's speed drifts, so each pair is timed under the
+  same conditions; the table shows the medians of each side and of the pairs' ratios.
 - loop: a Pass/Choice loop of ``2 * --loops`` transitions (bench/transitions.py's
   definition) on the Redis runtime and on the in-process driver vs moto's interpreter
   (``bench/transitions.py``'s ``run_moto``); transitions/s.
@@ -25,10 +28,11 @@ no persistence, so its memory figures are this run's alone; ``--aof`` turns on
 - memory: Redis ``used_memory`` growth over those executions divided by their history
   events, and ``MEMORY USAGE`` of the history lists alone, per event.
 
-The raw Celery side uses Celery's defaults, as a user writing it by hand would (early
-acknowledgement, prefetch multiplier 4); ``--raw-late-acks`` gives it this runtime's
-settings instead (``acks_late``, ``reject_on_worker_lost``, prefetch multiplier 1). Each
-runtime line also shows Redis commands per history event (``INFO stats`` delta).
+The raw Celery side acknowledges early, Celery's default, as a user writing it by hand would;
+``--raw-late-acks`` gives it this runtime's ``acks_late`` and ``reject_on_worker_lost``.
+``sfn worker``'s own default prefetch is 1 (a reserved message waits behind a long handler);
+``--prefetch 1 --raw-late-acks`` compares both at that. Each runtime line also shows Redis
+commands per history event (``INFO stats`` delta).
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,9 +92,7 @@ def raw_app(url: str, *, late_acks: bool) -> Celery:
         result_expires=600,
     )
     if late_acks:
-        app.conf.update(
-            task_acks_late=True, task_reject_on_worker_lost=True, worker_prefetch_multiplier=1
-        )
+        app.conf.update(task_acks_late=True, task_reject_on_worker_lost=True)
 
     @app.task(name=NOOP_TASK)  # type: ignore[untyped-decorator]
     def noop(value: Any = None) -> Any:
@@ -99,13 +101,15 @@ def raw_app(url: str, *, late_acks: bool) -> Celery:
     return app
 
 
-def raw_worker_main(url: str, concurrency: int, late_acks: bool) -> None:
-    """``python bench/runtime.py raw-worker URL N [late]``: the raw side's worker."""
+def raw_worker_main(url: str, concurrency: int, late_acks: bool, prefetch: int) -> None:
+    """``python bench/runtime.py raw-worker URL N late|early PREFETCH``: the raw side's
+    worker."""
     raw_app(url, late_acks=late_acks).worker_main(
         [
             "worker",
             "--pool=prefork",
             f"--concurrency={concurrency}",
+            f"--prefetch-multiplier={prefetch}",
             "--loglevel=WARNING",
             f"--queues={RAW_QUEUE}",
             "--without-gossip",
@@ -332,7 +336,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--raw-late-acks", action="store_true", help="raw Celery with this runtime's settings"
     )
     parser.add_argument(
-        "--prefetch", type=int, default=1, help="this runtime's workers' --prefetch-multiplier"
+        "--prefetch", type=int, default=4, help="both sides' workers' prefetch multiplier"
     )
     parser.add_argument(
         "--only", action="append", choices=PARTS, help="run only these parts (repeatable)"
@@ -351,101 +355,87 @@ class Bench:
     env: dict[str, str]
     folder: Path
 
-    # -- raw Celery ------------------------------------------------------------------
-    def raw(self) -> dict[str, float]:
-        """Seconds of the raw Celery chain and group, on their own worker."""
-        args, seconds = self.args, {}
+    def run(self) -> Iterator[Row]:
+        """Both sides' workers up at once (the idle side waits on its queue), the chain and
+        the Map run in turns, raw Celery then this runtime, ``--repeat`` times: each pair
+        sees the machine in the same state, and the ratio shown is the median of the
+        pairs' ratios."""
+        args = self.args
+        ours = make_ours(self.url, Path(self.env["SFN_CONFIG"]), self.env["SFN_PREFIX"])
         app = raw_app(self.url, late_acks=args.raw_late_acks)
         noop = app.tasks[NOOP_TASK]
         acks = "late" if args.raw_late_acks else "early"
-        worker = [sys.executable, __file__, "raw-worker", self.url, str(args.concurrency), acks]
-        with process_group(worker, self.env, self.folder / "raw-worker.log"):
-            noop.delay(0).get(timeout=READY_SECONDS)  # the worker is up
-            if "chain" in self.parts:
-                runs = []
-                for _ in range(args.repeat):
-                    began = time.perf_counter()
-                    chain(*[noop.si(n) for n in range(args.chain)]).apply_async().get(
-                        timeout=3600
-                    )
-                    runs.append(time.perf_counter() - began)
-                seconds["chain"] = statistics.median(runs)
-            if "map" in self.parts:
-                runs = []
-                for _ in range(args.repeat):
-                    began = time.perf_counter()
-                    outputs = (
-                        group(noop.s(n) for n in range(args.items)).apply_async().get(timeout=3600)
-                    )
-                    runs.append(time.perf_counter() - began)
-                    assert outputs == list(range(args.items))
-                seconds["map"] = statistics.median(runs)
-        app.close()
-        return seconds
-
-    # -- this runtime ----------------------------------------------------------------
-    def ours(self, raw: dict[str, float]) -> Iterator[Row]:
-        args = self.args
-        ours = make_ours(self.url, Path(self.env["SFN_CONFIG"]), self.env["SFN_PREFIX"])
+        raw_worker = [sys.executable, __file__, "raw-worker", self.url, str(args.concurrency),
+                      acks, str(args.prefetch)]
         worker = [str(SFN), "worker", "--concurrency", str(args.concurrency)]
         worker += ["--pool", "prefork", "--loglevel", "WARNING"]
         worker += ["--prefetch-multiplier", str(args.prefetch)]
         log = self.folder / "sfn-worker.log"
-        with process_group(worker, self.env, log):
+        with (
+            process_group(raw_worker, self.env, self.folder / "raw-worker.log"),
+            process_group(worker, self.env, log),
+        ):
+            noop.delay(0).get(timeout=READY_SECONDS)  # the raw worker is up
             ours.run(ONE_TASK, {"warm": "up"}, "warmup", timeout=READY_SECONDS)
             if "chain" in self.parts:
-                yield self.tasks(
-                    ours,
-                    log,
-                    f"chain of {args.chain} Tasks",
-                    raw["chain"],
-                    chain_definition(args.chain),
-                    {"n": 1},
-                    args.chain,
+
+                def raw_chain() -> None:
+                    chain(*[noop.si(n) for n in range(args.chain)]).apply_async().get(
+                        timeout=3600
+                    )
+
+                yield self.paired(
+                    ours, log, f"chain of {args.chain} Tasks", raw_chain,
+                    chain_definition(args.chain), {"n": 1}, args.chain,
                 )
             if "map" in self.parts:
                 items = list(range(args.items))
-                yield self.tasks(
-                    ours,
-                    log,
-                    f"Map of {args.items} Tasks",
-                    raw["map"],
-                    map_definition(),
-                    {"items": items},
-                    args.items,
-                    items,
+
+                def raw_group() -> None:
+                    outputs = group(noop.s(n) for n in items).apply_async().get(timeout=3600)
+                    assert outputs == items
+
+                yield self.paired(
+                    ours, log, f"Map of {args.items} Tasks", raw_group, map_definition(),
+                    {"items": items}, args.items, items,
                 )
             if "loop" in self.parts:
                 yield from self.loop(ours)
             if "starts" in self.parts:
                 yield from self.starts(ours)
+        app.close()
         ours.runtime.store.delete_prefix()
         ours.redis.close()
 
-    def tasks(
+    def paired(
         self,
         ours: Ours,
         log: Path,
         case: str,
-        raw_seconds: float,
+        raw: Callable[[], None],
         definition: dict[str, Any],
         input: Any,
         count: int,
         output: Any = None,
     ) -> Row:
-        before, resent = ours.commands(), redispatches(log)
-        runs = []
+        resent, commands = redispatches(log), 0
+        raw_runs, our_runs = [], []
         for _ in range(self.args.repeat):
+            began = time.perf_counter()
+            raw()
+            raw_runs.append(time.perf_counter() - began)
+            before = ours.commands()
             seconds, result = ours.run(definition, input, case)
-            runs.append(seconds)
+            commands += ours.commands() - before
+            our_runs.append(seconds)
             assert output is None or result.output == output
-        per_event = (ours.commands() - before) / len(result.events) / self.args.repeat
-        seconds = statistics.median(runs)
+        per_event = commands / len(result.events) / self.args.repeat
+        ratio = statistics.median(r / o for r, o in zip(raw_runs, our_runs, strict=True))
         return Row(
             f"{case} (tasks/s)",
-            per_second(count, seconds),
-            per_second(count, raw_seconds),
-            f"{raw_seconds / seconds:.2f}x",
+            per_second(count, statistics.median(our_runs)),
+            per_second(count, statistics.median(raw_runs)),
+            f"{ratio:.2f}x",
             f"{len(result.events)} events, {per_event:.1f} Redis commands/event, "
             f"{redispatches(log) - resent} re-dispatched",
         )
@@ -529,16 +519,14 @@ def main(argv: list[str] | None = None) -> None:
             "SFN_QUEUE": prefix,
             "SFN_CONFIG": str(project_file),
         }
-        acks = "late acks, prefetch 1" if args.raw_late_acks else "Celery's defaults"
+        acks = "late acks" if args.raw_late_acks else "early acks (Celery's default)"
         print(
             f"Redis {url}; prefork, concurrency {args.concurrency}; {os.cpu_count()} CPUs; "
-            f"this runtime: late acks, prefetch {args.prefetch}; raw Celery: {acks}"
+            f"prefetch multiplier {args.prefetch}; this runtime: late acks; raw Celery: {acks}"
         )
         bench = Bench(args, set(args.only or PARTS), url, env, folder)
-        # Raw Celery first, then this runtime's workers: never both at once.
-        raw = bench.raw() if bench.parts & {"chain", "map"} else {}
         rows: list[Row] = []
-        for row in bench.ours(raw):
+        for row in bench.run():
             rows.append(row)
             print(f"  {row.case}: {row.ours} vs {row.theirs} {row.ratio}", flush=True)
         print()
@@ -547,6 +535,6 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "raw-worker":
-        raw_worker_main(sys.argv[2], int(sys.argv[3]), sys.argv[4] == "late")
+        raw_worker_main(sys.argv[2], int(sys.argv[3]), sys.argv[4] == "late", int(sys.argv[5]))
     else:
         main()
