@@ -19,6 +19,8 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, Protocol
 
+from pydantic_core import to_json
+
 from statemachine.interpreter import inputs
 from statemachine.interpreter.commands import Command, RunTask
 from statemachine.interpreter.decide import Decision, decide
@@ -32,6 +34,7 @@ from statemachine.runtime.clock import Clock, SystemClock
 from statemachine.runtime.local import ACCOUNT, REGION, execution_arn, state_machine_arn
 from statemachine.runtime.logs import LogEvent
 from statemachine.runtime.store import (
+    INPUT,
     TASK,
     TIMER,
     Conflict,
@@ -179,6 +182,7 @@ class Runtime:
             "execution_arn": arn,
             "state_machine_arn": state_machine_arn(machine),
             "input": canonical_json(input),
+            INPUT: to_json(input).decode(),
             **(extra_meta or {}),
         }
         try:

@@ -38,11 +38,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from importlib import resources
 from typing import Any
 
 import redis
 from pydantic import BaseModel
+from pydantic_core import from_json
 from redis.cluster import RedisCluster
 
 from statemachine.dataflow.serialize import to_json
@@ -70,6 +72,9 @@ _EXPIRING_PARTS = ("state", "tasks", "starts", "logs", "logs:count")
 #: Field prefixes of the ``state`` hash: frames, their bulky data, tasks in flight, timers,
 #: and the results and items of Parallel and Map states (JSON values).
 FRAME, DATA, TASK, TIMER, RESULT, ITEM = "f:", "d:", "k:", "t:", "r:", "i:"
+#: The ``meta`` field of the execution's input as the interpreter holds it (JSON in the
+#: input's own key order; ``input`` is canonical, for comparing starts).
+INPUT = "state_input"
 #: The ExecutionState mappings kept in the hash, by field prefix.
 _MAPPINGS = {FRAME: "frames", TASK: "tasks", TIMER: "timers", RESULT: "results", ITEM: "items"}
 #: What the head leaves out: the hash holds the mappings, ``meta`` the last event id (so
@@ -119,13 +124,24 @@ class Snapshot:
     head: str = ""
     #: The time of the last event in the history (``meta``'s ``last_time``).
     last_time: datetime | None = None
+    #: Whether ``meta`` holds the execution's input (``state_input``), which the head then
+    #: leaves out (an execution started before it did keeps it in the head).
+    input_apart: bool = False
 
 
 def _build_state(
-    head: str, last_event_id: int, fields: dict[str, str | None], partial: bool
+    head: str,
+    last_event_id: int,
+    fields: dict[str, str | None],
+    partial: bool,
+    input_text: str | None = None,
 ) -> ExecutionState:
     state = ExecutionState.model_validate_json(head)
     state.last_event_id = last_event_id
+    if input_text:
+        # A step's partial read shares the parsed input; a whole read (what queries and
+        # results hand to callers, who may change it) gets its own.
+        state.input = _execution_input(input_text) if partial else from_json(input_text)
     parts: dict[str, dict[str, Any]] = {prefix: {} for prefix in (*_MAPPINGS, DATA)}
     absent: dict[str, set[str]] = {prefix: set() for prefix in (*_MAPPINGS, DATA)}
     for field, value in fields.items():
@@ -154,6 +170,15 @@ def _build_state(
         if partial:
             setattr(state, name, PartialDict(mapping, absent[prefix], prefix))
     return state
+
+
+@lru_cache(maxsize=64)
+def _execution_input(text: str) -> Any:
+    """An execution's input, parsed once per process, not at every step (a Map over the
+    execution's input would otherwise parse it whole at each iteration's step). Shared
+    between steps as the in-process driver shares it: the interpreter never changes data
+    in place (a ResultPath writes into a copy)."""
+    return from_json(text)
 
 
 #: The head of a snapshot read without one (``load_partial(..., ancestors=False)``).
@@ -198,14 +223,14 @@ def fields_of(state: ExecutionState) -> dict[str, str]:
 # as "frame" does in a branch or iteration, which others run beside.
 _LOAD_PARTIAL = """
 local meta = redis.call('HMGET', KEYS[1], 'last_event_id', 'state', 'definition_version',
-                        'status', 'last_time')
+                        'status', 'last_time', 'state_input')
 if meta[2] == false then return {} end
 local mode = ARGV[1]
 if mode == 'task' then
   if redis.call('HGET', KEYS[2], ARGV[2]) == '' then mode = 'chain' else mode = 'frame' end
 end
-local out = {meta[1] or '0', meta[2], meta[3] or '', meta[4] or '', meta[5] or ''}
-if mode == 'frame' then out[2] = '' end
+local out = {meta[1] or '0', meta[2], meta[3] or '', meta[4] or '', meta[5] or '', meta[6]}
+if mode == 'frame' then out[2] = ''; out[6] = false end
 local seen = {}
 local function add(field)
   if seen[field] then return false end
@@ -402,12 +427,15 @@ class RedisHistoryStore(Settling):
         return Snapshot(
             execution_id=eid,
             last_event_id=last,
-            state=_build_state(meta["state"], last, fields, partial=False),
+            state=_build_state(
+                meta["state"], last, fields, partial=False, input_text=meta.get(INPUT)
+            ),
             definition_version=meta["definition_version"],
             meta=meta,
             fields=fields,
             head=meta["state"],
             last_time=parse_time(meta["last_time"]) if meta.get("last_time") else None,
+            input_apart=INPUT in meta,
         )
 
     def load_partial(
@@ -452,13 +480,15 @@ class RedisHistoryStore(Settling):
         if not reply:
             return None
         last, head, version, status, last_time = (_text(item) for item in reply[:5])
-        rest = reply[5:]
+        input_text = None if reply[5] is None else _text(reply[5])
+        rest = reply[6:]
         fields = {
             _text(rest[i]): (None if rest[i + 1] is None else _text(rest[i + 1]))
             for i in range(0, len(rest), 2)
         }
         state = _build_state(
-            head or _NO_HEAD.format(status=status), int(last), fields, partial=True
+            head or _NO_HEAD.format(status=status), int(last), fields, partial=True,
+            input_text=input_text if head else None,
         )
         loaded = sum(1 for f, v in fields.items() if f.startswith(FRAME) and v is not None)
         if dict.__len__(state.frames) > loaded:
@@ -473,6 +503,7 @@ class RedisHistoryStore(Settling):
             lookups=tuple(lookups),
             head=head,
             last_time=parse_time(last_time) if last_time else None,
+            input_apart=input_text is not None,
         )
 
     def load_more(self, snapshot: Snapshot, field: str | None) -> Snapshot | None:
@@ -520,7 +551,10 @@ class RedisHistoryStore(Settling):
             self.redis.zadd(self.active_key, {eid: time.time()})
         before = base.fields if base is not None else {}
         # defaults refill on load: half the bytes
-        head = state.model_dump_json(exclude_defaults=True, exclude=_NOT_IN_HEAD)
+        apart = base.input_apart if base is not None else INPUT in meta
+        head = state.model_dump_json(
+            exclude_defaults=True, exclude=_NOT_IN_HEAD | {"input"} if apart else _NOT_IN_HEAD
+        )
         after = fields_of(state)
         sets = [(f, v) for f, v in after.items() if before.get(f) != v]
         dels = [f for f, v in before.items() if v is not None and f not in after]

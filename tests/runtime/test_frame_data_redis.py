@@ -706,3 +706,69 @@ def test_a_waiter_wakes_on_the_stop_message_and_it_is_published_once(
     assert [m["data"].decode() for m in woke] == [status]
     assert messages(pubsub) == [status]
     assert wait_for_result(store, eid, timeout=5).status == status
+
+
+INPUT_ECHO = {
+    "StartAt": "Work",
+    "States": {
+        "Work": {"Type": "Task", "Resource": FN + "Work", "ResultPath": "$.work", "Next": "Echo"},
+        "Echo": {
+            "Type": "Pass",
+            "Parameters": {"original.$": "$$.Execution.Input", "work.$": "$.work"},
+            "End": True,
+        },
+    },
+}
+
+
+def test_the_execution_input_is_kept_apart_from_the_head_in_its_own_key_order(
+    fresh_store: Callable[[], RedisHistoryStore],
+) -> None:
+    """A step no longer reads and parses the execution's input with the snapshot's head
+    (a Map over it would have every iteration's step do so): it is stored once in ``meta``
+    (``state_input``), in the input's own key order, and the head leaves it out. What the
+    workflow sees of it (``$$.Execution.Input``) and the output's key order are unchanged,
+    and the same as the in-process driver's."""
+    store = fresh_store()
+    recorder = Recorder()
+    runtime = Runtime(store, recorder)
+    original = {"zeta": 1, "alpha": {"y": [1, 2], "b": "x"}, "mid": None}
+    eid = runtime.start(json.dumps(INPUT_ECHO), original, machine="apart", name="a1")
+    meta = store.meta(eid)
+    assert meta is not None
+    assert meta["state_input"] == json.dumps(original, separators=(",", ":"))
+    assert "input" not in json.loads(meta["state"])
+    [(_, command)] = recorder.sent
+    assert succeed(runtime, eid, command, {"done": True})
+    result = result_from_store(store, eid)
+    local = run_local(json.dumps(INPUT_ECHO), original,
+                      handlers={"Work": lambda event, context: {"done": True}})
+    assert result.status == local.status == "SUCCEEDED"
+    assert json.dumps(result.output) == json.dumps(local.output)
+    assert list(result.output["original"]) == ["zeta", "alpha", "mid"]
+    assert result.input == original
+
+
+def test_an_execution_whose_head_holds_its_input_keeps_it_there(
+    fresh_store: Callable[[], RedisHistoryStore],
+) -> None:
+    """An execution started before the input was kept apart has it in the head and no
+    ``state_input``: its steps still see the input, and its appends keep the input in the
+    head (writing a head without it would lose it)."""
+    store = fresh_store()
+    recorder = Recorder()
+    runtime = Runtime(store, recorder)
+    original = {"keep": "me", "n": 7}
+    eid = runtime.start(json.dumps(INPUT_ECHO), original, machine="apart", name="old")
+    meta_key = store.key(eid, "meta")
+    head = json.loads(store.redis.hget(meta_key, "state"))
+    head["input"] = original
+    store.redis.hset(meta_key, "state", json.dumps(head))
+    store.redis.hdel(meta_key, "state_input")
+
+    [(_, command)] = recorder.sent
+    assert succeed(runtime, eid, command, {"done": 1})
+    result = result_from_store(store, eid)
+    assert result.status == "SUCCEEDED"
+    assert result.output == {"original": original, "work": {"done": 1}}
+    assert json.loads(store.redis.hget(meta_key, "state"))["input"] == original
