@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from statemachine.runtime.lua import queue_script
+from statemachine.runtime.lua import execute, queue_script
 
 #: How many log events a list keeps (per execution and per function).
 MAX_EVENTS = 10_000
@@ -172,7 +172,7 @@ class LogStore:
         if events:
             pipe = self.redis.pipeline(transaction=False)
             self.queue(pipe, events)
-            pipe.execute()
+            execute(pipe)
 
     def queue(self, pipe: Any, events: Sequence[LogEvent]) -> None:
         """Add the writes of ``events`` to ``pipe``. An execution that is gone gets no list

@@ -59,7 +59,7 @@ from statemachine.interpreter.state import (
 )
 from statemachine.runtime.indexes import ExecutionIndex
 from statemachine.runtime.logs import LogEvent, LogStore
-from statemachine.runtime.lua import queue_script
+from statemachine.runtime.lua import execute, queue_script
 from statemachine.runtime.settle import MARK_INDEXED, Settling, parse_time
 
 #: How long a stopped execution is kept, unless SFN_RETENTION_DAYS says otherwise: AWS
@@ -466,7 +466,7 @@ class RedisHistoryStore(Settling):
         queue_script(pipe, self._load_partial, self._partial_keys(eid), ["task", *lookups])
         pipe.zadd(self.deadlines_key, {json.dumps([eid, command.token]): _epoch(deadline)})
         pipe.hincrby(self._key(eid, "starts"), command.token, 1)
-        replies = pipe.execute()
+        replies = execute(pipe)
         return self._partial(eid, replies[0], lookups), int(replies[-1])
 
     def _partial_keys(self, eid: str) -> list[str]:
@@ -595,7 +595,7 @@ class RedisHistoryStore(Settling):
             pipe = self.redis.pipeline(transaction=False)
             queue_script(pipe, self._append, keys, args)
             self.logs.queue(pipe, logs)
-            reply = pipe.execute()[0]
+            reply = execute(pipe)[0]
         else:
             reply = self._append(keys=keys, args=args)
         if not int(reply[0]):
@@ -702,7 +702,7 @@ class RedisHistoryStore(Settling):
                 pipe.zrem(self.timers_key, json.dumps([eid, command.timer_id]))
             pipe.lrem(outbox, 1, command.model_dump_json())
         self.logs.queue(pipe, logs)  # last: the replies above keep their positions
-        replies = pipe.execute()
+        replies = execute(pipe)
         position, won = 3 if forget is not None else 0, []
         for command in commands:
             position += 3 if isinstance(command, RunTask) else 2
