@@ -1,11 +1,13 @@
 """The durable runtime's one operation: apply an input to an execution stored in Redis.
 
-``apply`` loads the snapshot, runs the pure ``decide``, and appends the events, the new
-snapshot and the commands in one atomic, conditional step; on a conflict (another process
-advanced the execution first) it reloads and decides again. Commands are then carried out
-from the outbox: tasks go to the dispatcher (Celery), timers into the timer sorted set.
-A crash between the append and the dispatch loses nothing: ``recover`` sweeps outboxes and
-re-dispatches tasks whose deadline passed without a result.
+``step`` loads the snapshot (the part an input touches), runs the pure ``decide``, and
+appends the events, the changed snapshot fields and the commands in one atomic, conditional
+step; on a conflict (another process advanced the execution first) it reloads and decides
+again. On one Redis the append itself records each task with its deadline and sets each
+timer, and the step then sends the tasks to the dispatcher (Celery); on a Redis Cluster the
+commands wait in the execution's outbox and are carried out from there. A crash between the
+append and the dispatch loses nothing: ``recover`` sweeps outboxes and re-dispatches tasks
+whose deadline passed without a result.
 """
 
 from __future__ import annotations

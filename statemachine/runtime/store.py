@@ -11,8 +11,9 @@ Per execution (all under one Redis Cluster hash tag, so an execution lives on on
   reads that iteration's frame and its ancestors, not thousands of others, and writes only
   the fields that changed
 - ``{p}:{<machine>:<name>}:events`` list: the history events, JSON, in id order
-- ``{p}:{<machine>:<name>}:outbox`` list: commands recorded with the events that produced
-  them, removed once dispatched (transactional outbox)
+- ``{p}:{<machine>:<name>}:outbox`` list: on a Redis Cluster, commands recorded with the
+  events that produced them, removed once dispatched (transactional outbox); on one Redis
+  the append records tasks and timers where they go, and this stays empty
 - ``{p}:{<machine>:<name>}:tasks``  hash: task attempts in flight (for recovery)
 - ``{p}:{<machine>:<name>}:starts`` hash: how many times each attempt's handler began (a
   handler that kills its worker every time must not be run forever)
@@ -34,11 +35,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
 from importlib import resources
 from typing import Any
 
@@ -129,19 +130,23 @@ class Snapshot:
     input_apart: bool = False
 
 
+#: ``_build_state``'s execution input when the head holds it (or none is needed).
+_UNREAD: Any = object()
+#: How many executions' inputs a store keeps parsed (``_input_of``).
+_INPUTS_KEPT = 256
+
+
 def _build_state(
     head: str,
     last_event_id: int,
     fields: dict[str, str | None],
     partial: bool,
-    input_text: str | None = None,
+    execution_input: Any = _UNREAD,
 ) -> ExecutionState:
     state = ExecutionState.model_validate_json(head)
     state.last_event_id = last_event_id
-    if input_text:
-        # A step's partial read shares the parsed input; a whole read (what queries and
-        # results hand to callers, who may change it) gets its own.
-        state.input = _execution_input(input_text) if partial else from_json(input_text)
+    if execution_input is not _UNREAD:
+        state.input = execution_input
     parts: dict[str, dict[str, Any]] = {prefix: {} for prefix in (*_MAPPINGS, DATA)}
     absent: dict[str, set[str]] = {prefix: set() for prefix in (*_MAPPINGS, DATA)}
     for field, value in fields.items():
@@ -170,15 +175,6 @@ def _build_state(
         if partial:
             setattr(state, name, PartialDict(mapping, absent[prefix], prefix))
     return state
-
-
-@lru_cache(maxsize=64)
-def _execution_input(text: str) -> Any:
-    """An execution's input, parsed once per process, not at every step (a Map over the
-    execution's input would otherwise parse it whole at each iteration's step). Shared
-    between steps as the in-process driver shares it: the interpreter never changes data
-    in place (a ResultPath writes into a copy)."""
-    return from_json(text)
 
 
 #: The head of a snapshot read without one (``load_partial(..., ancestors=False)``).
@@ -218,19 +214,30 @@ def fields_of(state: ExecutionState) -> dict[str, str]:
 # one consistent read.
 # ARGV[1] "frame" reads the frames alone, not their data (``d:``), their ancestors nor the
 # head (which holds the execution's input): enough to tell whether a task is awaited.
-# "task" reads one task (ARGV[2]) as "chain" does when it runs in the top-level machine,
+# ARGV[2] is the start date of the execution whose input the reader holds parsed ("" for
+# none): its input (``state_input``) is then left out of the reply. The fields follow.
+# "task" reads one task (ARGV[3]) as "chain" does when it runs in the top-level machine,
 # where nothing else runs beside it (so its worker decides the outcome on this read), and
 # as "frame" does in a branch or iteration, which others run beside.
 _LOAD_PARTIAL = """
 local meta = redis.call('HMGET', KEYS[1], 'last_event_id', 'state', 'definition_version',
-                        'status', 'last_time', 'state_input')
+                        'status', 'last_time', 'start_date')
 if meta[2] == false then return {} end
 local mode = ARGV[1]
 if mode == 'task' then
-  if redis.call('HGET', KEYS[2], ARGV[2]) == '' then mode = 'chain' else mode = 'frame' end
+  if redis.call('HGET', KEYS[2], ARGV[3]) == '' then mode = 'chain' else mode = 'frame' end
 end
-local out = {meta[1] or '0', meta[2], meta[3] or '', meta[4] or '', meta[5] or '', meta[6]}
-if mode == 'frame' then out[2] = ''; out[6] = false end
+local out = {meta[1] or '0', meta[2], meta[3] or '', meta[4] or '', meta[5] or '', false,
+             meta[6] or ''}
+if mode == 'frame' then
+  out[2] = ''
+elseif redis.call('HEXISTS', KEYS[1], 'state_input') == 1 then
+  if ARGV[2] ~= '' and meta[6] == ARGV[2] then
+    out[6] = ''  -- the reader holds this execution's input already
+  else
+    out[6] = redis.call('HGET', KEYS[1], 'state_input')
+  end
+end
 local seen = {}
 local function add(field)
   if seen[field] then return false end
@@ -252,7 +259,7 @@ local function chain(id)
     id = parent
   end
 end
-for i = 2, #ARGV do
+for i = 3, #ARGV do
   local field = ARGV[i]
   local kind = string.sub(field, 1, 2)
   local value = add(field)
@@ -345,6 +352,9 @@ class RedisHistoryStore(Settling):
         #: Whether an append can carry out its commands in the same script (one Redis; on
         #: a Cluster the deadline and timer sets are on other shards than the execution).
         self.carries = not isinstance(client, RedisCluster)
+        #: Executions' inputs parsed by partial reads: execution id -> (start date, input).
+        self._inputs: dict[str, tuple[str, Any]] = {}
+        self._inputs_lock = threading.Lock()
         self.index = ExecutionIndex(client, prefix)
         self.logs = LogStore(client, prefix, retention_seconds=self.retention_seconds)
 
@@ -428,7 +438,8 @@ class RedisHistoryStore(Settling):
             execution_id=eid,
             last_event_id=last,
             state=_build_state(
-                meta["state"], last, fields, partial=False, input_text=meta.get(INPUT)
+                meta["state"], last, fields, partial=False,
+                execution_input=from_json(meta[INPUT]) if INPUT in meta else _UNREAD,
             ),
             definition_version=meta["definition_version"],
             meta=meta,
@@ -447,8 +458,8 @@ class RedisHistoryStore(Settling):
         touches. ``decide`` on it raises ``Incomplete`` when it needs more; ``load_more``
         then reads again with that too. Without ancestors no head is read either: the state
         holds only the status and the frames, enough for ``awaits_handler``, not ``decide``."""
-        reply = self._load_partial(keys=self._partial_keys(eid), args=self._partial_args(
-            lookups, ancestors))
+        args = self._partial_args(eid, "chain" if ancestors else "frame", lookups)
+        reply = self._load_partial(keys=self._partial_keys(eid), args=args)
         return self._partial(eid, reply, lookups)
 
     def load_task(
@@ -463,7 +474,8 @@ class RedisHistoryStore(Settling):
         ``awaits_handler``, not for ``decide``."""
         lookups = (TASK + command.token,)
         pipe = self.redis.pipeline(transaction=False)
-        queue_script(pipe, self._load_partial, self._partial_keys(eid), ["task", *lookups])
+        args = self._partial_args(eid, "task", lookups)
+        queue_script(pipe, self._load_partial, self._partial_keys(eid), args)
         pipe.zadd(self.deadlines_key, {json.dumps([eid, command.token]): _epoch(deadline)})
         pipe.hincrby(self._key(eid, "starts"), command.token, 1)
         replies = execute(pipe)
@@ -472,23 +484,49 @@ class RedisHistoryStore(Settling):
     def _partial_keys(self, eid: str) -> list[str]:
         return [self._key(eid, "meta"), self._key(eid, "state")]
 
-    @staticmethod
-    def _partial_args(lookups: Sequence[str], ancestors: bool) -> list[str]:
-        return ["chain" if ancestors else "frame", *lookups]
+    def _partial_args(self, eid: str, mode: str, lookups: Sequence[str]) -> list[str]:
+        with self._inputs_lock:
+            known = self._inputs.get(eid)
+        return [mode, known[0] if known is not None else "", *lookups]
+
+    def _input_of(self, eid: str, start: str, text: str | None) -> Any:
+        """The execution's input for a step's partial read: parsed from ``text`` and kept
+        (by execution and start date, which a later execution of the same name does not
+        share), or the one kept when the read left it out (``text`` is ""). Shared between
+        steps as the in-process driver shares it: the interpreter never changes data in
+        place (a ResultPath writes into a copy). _UNREAD when the head holds it."""
+        if text is None:
+            return _UNREAD
+        with self._inputs_lock:
+            if text:
+                value = from_json(text)
+                self._inputs[eid] = (start, value)
+                while len(self._inputs) > _INPUTS_KEPT:
+                    del self._inputs[next(iter(self._inputs))]
+                return value
+            known = self._inputs.get(eid)
+        if known is None or known[0] != start:
+            raise Incomplete(None)  # dropped meanwhile (another thread's reads): read all
+        return known[1]
 
     def _partial(self, eid: str, reply: Any, lookups: Sequence[str]) -> Snapshot | None:
         if not reply:
             return None
         last, head, version, status, last_time = (_text(item) for item in reply[:5])
         input_text = None if reply[5] is None else _text(reply[5])
-        rest = reply[6:]
+        start = _text(reply[6])
+        rest = reply[7:]
         fields = {
             _text(rest[i]): (None if rest[i + 1] is None else _text(rest[i + 1]))
             for i in range(0, len(rest), 2)
         }
+        try:
+            execution_input = self._input_of(eid, start, input_text if head else None)
+        except Incomplete:
+            return self.load(eid)
         state = _build_state(
             head or _NO_HEAD.format(status=status), int(last), fields, partial=True,
-            input_text=input_text if head else None,
+            execution_input=execution_input,
         )
         loaded = sum(1 for f, v in fields.items() if f.startswith(FRAME) and v is not None)
         if dict.__len__(state.frames) > loaded:

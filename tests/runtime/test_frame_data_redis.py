@@ -772,3 +772,42 @@ def test_an_execution_whose_head_holds_its_input_keeps_it_there(
     assert result.status == "SUCCEEDED"
     assert result.output == {"original": original, "work": {"done": 1}}
     assert json.loads(store.redis.hget(meta_key, "state"))["input"] == original
+
+
+def test_a_step_does_not_read_the_execution_input_again_but_a_new_execution_does(
+    fresh_store: Callable[[], RedisHistoryStore],
+) -> None:
+    """A store keeps each execution's input parsed after its first partial read, and later
+    reads leave it out of the reply (a Map over a large input would otherwise move it at
+    every step). An execution started again under the same name (after the first was
+    deleted, as expiry does) has another start date: its steps see its own input."""
+    store = fresh_store()
+    recorder = Recorder()
+    runtime = Runtime(store, recorder)
+    first = {"who": "first", "pad": "x" * 5000}
+    eid = runtime.start(json.dumps(INPUT_ECHO), first, machine="apart", name="again")
+    [(_, command)] = recorder.sent
+    replies: list[int] = []
+    script = store._load_partial
+
+    def measured(*args: Any, **kwargs: Any) -> Any:
+        reply = script(*args, **kwargs)
+        replies.append(sum(len(item) for item in reply if isinstance(item, bytes)))
+        return reply
+
+    store._load_partial = measured  # type: ignore[method-assign]
+    lookups = ["k:" + command.token]
+    assert store.load_partial(eid, lookups) is not None
+    assert store.load_partial(eid, lookups) is not None
+    assert replies[0] - replies[1] > 5000  # the input, read once (the frame's data stays)
+    store._load_partial = script  # type: ignore[method-assign]
+
+    store.redis.delete(*store.keys_of(eid))
+    time.sleep(0.01)  # another start date
+    recorder.sent.clear()
+    second = {"who": "second"}
+    assert runtime.start(json.dumps(INPUT_ECHO), second, machine="apart", name="again") == eid
+    [(_, command)] = recorder.sent
+    assert succeed(runtime, eid, command, {"done": 2})
+    result = result_from_store(store, eid)
+    assert result.output == {"original": second, "work": {"done": 2}}
