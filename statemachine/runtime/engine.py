@@ -262,9 +262,13 @@ class Runtime:
             return store.load(eid) if lookups is None else store.load_partial(eid, lookups)
 
         snapshot = base if base is not None else read()
+        fresh = base is None  # "nothing to do" is only taken from a fresh read
         while True:
             try:
                 if not check(snapshot):
+                    if not fresh:
+                        snapshot, fresh = read(), True
+                        continue
                     break
                 assert snapshot is not None
                 definition = self._definition(snapshot.definition_version)
@@ -277,9 +281,12 @@ class Runtime:
                 require_data(state)
             except Incomplete as missing:
                 assert snapshot is not None
-                snapshot = store.load_more(snapshot, missing.field)
+                snapshot, fresh = store.load_more(snapshot, missing.field), True
                 continue
             if not appended and not commands:
+                if not fresh:
+                    snapshot, fresh = read(), True
+                    continue
                 break
             meta = extra_meta(state) if extra_meta is not None else None
             try:
@@ -289,7 +296,7 @@ class Runtime:
                 )
             except Conflict:
                 logs = ()  # written with the first attempt
-                snapshot = read()
+                snapshot, fresh = read(), True
                 continue
             self._send(eid, commands, carried, finished=None if carried else finished)
             return Decision(state=state, events=appended, commands=commands)

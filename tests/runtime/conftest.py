@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 import redis
 
+from statemachine.interpreter import inputs
 from statemachine.interpreter.commands import RunTask
 from statemachine.runtime.embedded import EmbeddedRedis
 from statemachine.runtime.engine import Runtime
@@ -54,6 +55,35 @@ class Recorder:
 
     def task_seconds(self, command: RunTask) -> float:
         return 60
+
+
+def finish_task(
+    runtime: Runtime,
+    eid: str,
+    command: RunTask,
+    output: Any = None,
+    *,
+    error: str | None = None,
+    cause: str | None = None,
+    use_base: bool = True,
+) -> bool:
+    """What a worker does for a quick handler (``workers/tasks.py``): begin the task, then
+    record TaskStarted and its outcome in one step (success with ``output``; with
+    ``error``, a failure), decided on the begin read when there is one and ``use_base``."""
+    starts, base = runtime.begin_task(eid, command)
+    assert starts == 1
+    at = runtime.clock.now()
+    outcome: inputs._Input = (
+        inputs.TaskSucceeded(time=at, token=command.token, output=output)
+        if error is None
+        else inputs.TaskFailed(time=at, token=command.token, error=error, cause=cause)
+    )
+    return runtime.task_finished(
+        eid,
+        command.token,
+        [inputs.TaskStarted(time=at, token=command.token), outcome],
+        base=base if use_base else None,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -26,7 +26,7 @@ from statemachine.runtime.engine import Runtime
 from statemachine.runtime.logs import LogEvent
 from statemachine.runtime.results import result_from_store
 from statemachine.runtime.store import RedisHistoryStore
-from tests.runtime.conftest import Recorder
+from tests.runtime.conftest import Recorder, finish_task
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -137,32 +137,13 @@ def types(store: RedisHistoryStore, eid: str) -> list[str]:
     return [event.type for event in store.events(eid)]
 
 
-def finish(
-    runtime: Runtime, eid: str, command: RunTask, output: Any, *, use_base: bool = True
-) -> bool:
-    """What a worker does for a quick handler: begin, then TaskStarted and the outcome in one
-    step, decided on the begin read when there is one (and ``use_base``)."""
-    starts, base = runtime.begin_task(eid, command)
-    assert starts == 1
-    now = runtime.clock.now()
-    return runtime.task_finished(
-        eid,
-        command.token,
-        [
-            inputs.TaskStarted(time=now, token=command.token),
-            inputs.TaskSucceeded(time=now, token=command.token, output=output),
-        ],
-        base=base if use_base else None,
-    )
-
-
 def drive(runtime: Runtime, recorder: Recorder, eid: str) -> None:
     """Finish every task sent, in order, each with output {"n": <its position>}."""
     done = 0
     while done < len(recorder.sent):
         owner, command = recorder.sent[done]
         assert owner == eid
-        assert finish(runtime, eid, command, {"n": done})
+        assert finish_task(runtime, eid, command, {"n": done})
         done += 1
 
 
@@ -269,7 +250,7 @@ def test_a_writer_that_dies_before_sending_loses_nothing(
     assert Runtime(store, recorder, clock=clock, grace_seconds=GRACE).recover() == 0
     assert len(recorder.sent) == 1
 
-    assert finish(recovery, eid, recorded, {"message": "Hi"})
+    assert finish_task(recovery, eid, recorded, {"message": "Hi"})
     result = result_from_store(store, eid)
     assert result.status == "SUCCEEDED"
     assert result.output == {"message": "Hi"}
@@ -290,7 +271,7 @@ def test_task_finished_forgets_the_task_and_records_the_next_in_the_same_append(
     # The state's TimeoutSeconds timer was set along with the task.
     assert store.due_timers(FAR, 1000) == [(eid, f"{first.token}:timeout")]
 
-    assert finish(runtime, eid, first, {"n": 0})
+    assert finish_task(runtime, eid, first, {"n": 0})
 
     assert store.task(eid, first.token) is None
     assert store.redis.hget(store.key(eid, "starts"), first.token) is None
@@ -302,7 +283,7 @@ def test_task_finished_forgets_the_task_and_records_the_next_in_the_same_append(
     assert deadline_tokens(store, eid) == [second.token]
     assert store.outbox(eid) == []
 
-    assert finish(runtime, eid, second, {"n": 1})
+    assert finish_task(runtime, eid, second, {"n": 1})
     assert store.task(eid, second.token) is None
     assert deadline_tokens(store, eid) == []
     assert store.redis.hlen(store.key(eid, "tasks")) == 0
@@ -325,7 +306,7 @@ def test_finishing_an_execution_never_expires_the_global_sets(
     pending = runtime.start(ONE_TASK, {}, machine="carry", name="other-task")
     eid = runtime.start(ONE_TASK, {}, machine="carry", name="done")
     [command] = [c for owner, c in recorder.sent if owner == eid]
-    assert finish(runtime, eid, command, {"ok": True})
+    assert finish_task(runtime, eid, command, {"ok": True})
 
     assert store.status(eid) == "SUCCEEDED"
     assert 0 < store.redis.pttl(store.key(eid, "meta")) <= 3_600_000  # retention applies
@@ -557,14 +538,14 @@ def test_an_outcome_decided_on_the_base_needs_no_read_and_records_what_a_read_wo
         setattr(store, name, counted)
 
     _, command = with_base.sent[0]
-    assert finish(based, one, command, {"n": 0}, use_base=True)
+    assert finish_task(based, one, command, {"n": 0}, use_base=True)
     assert reads == []  # decided on the begin read
     _, command = without_base.sent[0]
-    assert finish(fresh, two, command, {"n": 0}, use_base=False)
+    assert finish_task(fresh, two, command, {"n": 0}, use_base=False)
     assert reads  # without a base the step reads
     for runtime, recorder, eid in ((based, with_base, one), (fresh, without_base, two)):
         _, command = recorder.sent[1]
-        assert finish(runtime, eid, command, {"n": 1}, use_base=runtime is based)
+        assert finish_task(runtime, eid, command, {"n": 1}, use_base=runtime is based)
 
     first, second = result_from_store(store, one), result_from_store(store, two)
     assert first.status == second.status == "SUCCEEDED"
@@ -572,3 +553,41 @@ def test_an_outcome_decided_on_the_base_needs_no_read_and_records_what_a_read_wo
     assert [e.type for e in first.events] == [e.type for e in second.events]
     assert "LambdaFunctionSucceeded" in [e.type for e in first.events]
     assert [c.payload for _, c in with_base.sent] == [c.payload for _, c in without_base.sent]
+
+
+
+def test_nothing_to_do_on_a_stale_base_is_checked_on_a_fresh_read(
+    fresh_store: Callable[[], RedisHistoryStore],
+) -> None:
+    """A base on which an outcome changes nothing (read before its task was scheduled, so
+    the task is known to be absent there) is not taken at its word: the step reads again
+    and records the outcome, instead of dropping it as stale."""
+    store = fresh_store()
+    recorder = Recorder()
+    runtime = Runtime(store, recorder)
+    # A first execution tells which event schedules the second task (decide is
+    # deterministic: the same definition and input give the same ids).
+    probe = runtime.start(TASK_THEN_TASK, {"name": "Ada"}, machine="stale", name="probe")
+    assert finish_task(runtime, probe, recorder.sent[0][1], {"n": 1})
+    second_id = recorder.sent[1][1].token.rsplit("#", 1)[1]
+
+    recorder.sent.clear()
+    eid = runtime.start(TASK_THEN_TASK, {"name": "Ada"}, machine="stale", name="early")
+    arn = recorder.sent[0][1].token.rsplit("#", 1)[0]
+    early = store.load_partial(eid, [f"k:{arn}#{second_id}"])  # that task: not yet there
+    assert early is not None and early.fields[f"k:{arn}#{second_id}"] is None
+    assert finish_task(runtime, eid, recorder.sent[0][1], {"n": 1})
+    second = recorder.sent[1][1]
+    assert second.token == f"{arn}#{second_id}"
+    assert runtime.begin_task(eid, second)[0] == 1
+    now = runtime.clock.now()
+    assert runtime.task_finished(
+        eid,
+        second.token,
+        [
+            inputs.TaskStarted(time=now, token=second.token),
+            inputs.TaskSucceeded(time=now, token=second.token, output={"n": 2}),
+        ],
+        base=early,
+    )
+    assert store.status(eid) == "SUCCEEDED"

@@ -27,13 +27,12 @@ from typing import Any
 import pytest
 
 from statemachine.interpreter import inputs
-from statemachine.interpreter.commands import RunTask
 from statemachine.interpreter.state import Incomplete
 from statemachine.local import run_local
 from statemachine.runtime.engine import Runtime
 from statemachine.runtime.results import result_from_store, wait_for_result
 from statemachine.runtime.store import RedisHistoryStore, Snapshot, fields_of, require_data
-from tests.runtime.conftest import Recorder
+from tests.runtime.conftest import Recorder, finish_task
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -50,38 +49,6 @@ def types(events: list[Any]) -> list[str]:
     return [event.type for event in events]
 
 
-def succeed(runtime: Runtime, eid: str, command: RunTask, output: Any) -> bool:
-    """What a worker does for a quick handler that returns ``output``."""
-    starts, base = runtime.begin_task(eid, command)
-    assert starts == 1
-    at = now()
-    return runtime.task_finished(
-        eid,
-        command.token,
-        [
-            inputs.TaskStarted(time=at, token=command.token),
-            inputs.TaskSucceeded(time=at, token=command.token, output=output),
-        ],
-        base=base,
-    )
-
-
-def fail(runtime: Runtime, eid: str, command: RunTask, error: str, cause: str) -> bool:
-    """What a worker does for a handler that raised ``error``."""
-    starts, base = runtime.begin_task(eid, command)
-    assert starts == 1
-    at = now()
-    return runtime.task_finished(
-        eid,
-        command.token,
-        [
-            inputs.TaskStarted(time=at, token=command.token),
-            inputs.TaskFailed(time=at, token=command.token, error=error, cause=cause),
-        ],
-        base=base,
-    )
-
-
 def drive(
     runtime: Runtime, recorder: Recorder, eid: str, handler: Callable[[Any], Any], start: int = 0
 ) -> None:
@@ -92,7 +59,7 @@ def drive(
     while done < len(recorder.sent):
         owner, command = recorder.sent[done]
         assert owner == eid
-        assert succeed(runtime, eid, command, handler(command.payload))
+        assert finish_task(runtime, eid, command, handler(command.payload))
         done += 1
 
 
@@ -188,7 +155,7 @@ def test_an_iteration_step_reads_a_small_part_of_a_large_map(
     runtime = Runtime(store, recorder)
     eid = runtime.start(LOAD_THEN_MAP, {"source": "big"}, machine="bigmap", name="b1")
     [(_, first)] = recorder.sent
-    assert succeed(runtime, eid, first, load(first.payload))
+    assert finish_task(runtime, eid, first, load(first.payload))
     assert len(recorder.sent) == 1 + BIG_ITEMS
     map_input = len(json.dumps(load(None)))
     assert map_input > 100_000
@@ -234,7 +201,7 @@ def test_iteration_steps_leave_the_map_input_untouched(
     runtime = Runtime(store, recorder)
     eid = runtime.start(LOAD_THEN_MAP, {"source": "big"}, machine="bigmap", name="b2")
     [(_, first)] = recorder.sent
-    assert succeed(runtime, eid, first, load(first.payload))
+    assert finish_task(runtime, eid, first, load(first.payload))
     key = store.key(eid, "state")
     before = store.redis.hget(key, "d:")
     counters = store.redis.hget(key, "f:")
@@ -249,7 +216,7 @@ def test_iteration_steps_leave_the_map_input_untouched(
 
     store.append = counting  # type: ignore[method-assign]
     for _, command in recorder.sent[1:11]:
-        assert succeed(runtime, eid, command, measure(command.payload))
+        assert finish_task(runtime, eid, command, measure(command.payload))
     assert store.redis.hget(key, "d:") == before
     assert store.redis.hget(key, "f:") != counters  # the counters did change
     assert all("d:" not in written for written in writes)
@@ -305,12 +272,12 @@ def test_result_and_output_paths_use_the_map_input_that_no_iteration_step_read(
 
     reads = partial_reads(store)
     for _, command in recorder.sent[:-1]:
-        assert succeed(runtime, eid, command, double(command.payload))
+        assert finish_task(runtime, eid, command, double(command.payload))
     assert reads and all("d:" not in read.fields for read in reads)
     assert all(read.state.frames[""].data_field == "d:" for read in reads)
     assert store.redis.hget(key, "d:") == stored
     _, last = recorder.sent[-1]
-    assert succeed(runtime, eid, last, double(last.payload))  # ends the Map
+    assert finish_task(runtime, eid, last, double(last.payload))  # ends the Map
 
     result = result_from_store(store, eid)
     local = run_local(RESULT_PATH, data, handlers={"Double": double})
@@ -466,11 +433,11 @@ def test_a_failed_nested_map_redriven_runs_again_what_failed_with_its_input(
     assert [c.payload["n"] for _, c in recorder.sent] == [1, 2, 3, 4, 5, 6]
 
     for _, command in recorder.sent[:3]:
-        assert succeed(runtime, eid, command, work(command.payload))
+        assert finish_task(runtime, eid, command, work(command.payload))
     _, broken = recorder.sent[3]
     # (This step reads the whole state: aborting item 5 lists the inner Map's iterations,
     # so the outer iteration set aside has its data here; require_data is tested below.)
-    assert fail(runtime, eid, broken, "RuntimeError", f"item {BROKEN} is broken")
+    assert finish_task(runtime, eid, broken, error="RuntimeError", cause=f"item {BROKEN} is broken")
     assert store.status(eid) == "FAILED"
     for _, aborted in recorder.sent[4:]:  # no longer awaited: a worker skips them
         assert runtime.begin_task(eid, aborted) == (0, None)
@@ -674,7 +641,7 @@ def test_a_waiter_wakes_on_the_stop_message_and_it_is_published_once(
     pubsub = listen(eid)
     runtime.start(TWO_TASKS, {}, machine="wait", name=how)
     _, first = recorder.sent[0]
-    assert succeed(runtime, eid, first, {"n": 1})
+    assert finish_task(runtime, eid, first, {"n": 1})
     assert store.status(eid) == "RUNNING"
 
     got: list[Any] = []
@@ -690,7 +657,7 @@ def test_a_waiter_wakes_on_the_stop_message_and_it_is_published_once(
     def end() -> None:
         if how == "finished":
             _, second = recorder.sent[1]
-            assert succeed(runtime, eid, second, {"n": 2})
+            assert finish_task(runtime, eid, second, {"n": 2})
         else:
             runtime.stop(eid)
 
@@ -739,7 +706,7 @@ def test_the_execution_input_is_kept_apart_from_the_head_in_its_own_key_order(
     assert meta["state_input"] == json.dumps(original, separators=(",", ":"))
     assert "input" not in json.loads(meta["state"])
     [(_, command)] = recorder.sent
-    assert succeed(runtime, eid, command, {"done": True})
+    assert finish_task(runtime, eid, command, {"done": True})
     result = result_from_store(store, eid)
     local = run_local(json.dumps(INPUT_ECHO), original,
                       handlers={"Work": lambda event, context: {"done": True}})
@@ -767,7 +734,7 @@ def test_an_execution_whose_head_holds_its_input_keeps_it_there(
     store.redis.hdel(meta_key, "state_input")
 
     [(_, command)] = recorder.sent
-    assert succeed(runtime, eid, command, {"done": 1})
+    assert finish_task(runtime, eid, command, {"done": 1})
     result = result_from_store(store, eid)
     assert result.status == "SUCCEEDED"
     assert result.output == {"original": original, "work": {"done": 1}}
@@ -808,6 +775,6 @@ def test_a_step_does_not_read_the_execution_input_again_but_a_new_execution_does
     second = {"who": "second"}
     assert runtime.start(json.dumps(INPUT_ECHO), second, machine="apart", name="again") == eid
     [(_, command)] = recorder.sent
-    assert succeed(runtime, eid, command, {"done": 2})
+    assert finish_task(runtime, eid, command, {"done": 2})
     result = result_from_store(store, eid)
     assert result.output == {"original": second, "work": {"done": 2}}
