@@ -26,31 +26,46 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from redis.cluster import RedisCluster
+
 from statemachine.runtime.lua import execute, queue_script
 
 #: How many log events a list keeps (per execution and per function).
 MAX_EVENTS = 10_000
 
+# Append ARGV[first..] to a list and count them; keep its last ARGV[1]; with a gate (a meta
+# hash), write nothing if the gate is gone and copy its TTL.
+_WRITE_TO = """
+local function write_to(list, count, gate, first)
+  if gate ~= nil and redis.call('EXISTS', gate) == 0 then
+    return 0
+  end
+  for i = first, #ARGV do
+    redis.call('RPUSH', list, ARGV[i])
+  end
+  redis.call('LTRIM', list, -tonumber(ARGV[1]), -1)
+  redis.call('INCRBY', count, #ARGV - first + 1)
+  if gate ~= nil then
+    local ttl = redis.call('PTTL', gate)
+    if ttl > 0 then
+      redis.call('PEXPIRE', list, ttl)
+      redis.call('PEXPIRE', count, ttl)
+    end
+  end
+  return #ARGV - first + 1
+end
+"""
 # KEYS: [1] list, [2] its counter, [3] (optional) meta hash to copy the TTL from.
 # ARGV: [1] max length, [2..] event JSON. Writes nothing if [3] is named and gone.
-_WRITE = """
-local gate = KEYS[3]
-if gate ~= nil and redis.call('EXISTS', gate) == 0 then
-  return 0
-end
-for i = 2, #ARGV do
-  redis.call('RPUSH', KEYS[1], ARGV[i])
-end
-redis.call('LTRIM', KEYS[1], -tonumber(ARGV[1]), -1)
-redis.call('INCRBY', KEYS[2], #ARGV - 1)
-if gate ~= nil then
-  local ttl = redis.call('PTTL', gate)
-  if ttl > 0 then
-    redis.call('PEXPIRE', KEYS[1], ttl)
-    redis.call('PEXPIRE', KEYS[2], ttl)
-  end
-end
-return #ARGV - 1
+_WRITE = _WRITE_TO + "return write_to(KEYS[1], KEYS[2], KEYS[3], 2)\n"
+# Both lists of one invocation's lines at once, on one Redis (on a Cluster the function's
+# list is on another shard than the execution's): KEYS [1] the execution's list, [2] its
+# counter, [3] its meta hash, [4] the function's list, [5] its counter, [6] the set of
+# functions with logs. ARGV: [1] max length, [2] the function's name, [3..] event JSON.
+_WRITE_BOTH = _WRITE_TO + """
+write_to(KEYS[1], KEYS[2], KEYS[3], 3)
+redis.call('SADD', KEYS[6], ARGV[2])
+return write_to(KEYS[4], KEYS[5], nil, 3)
 """
 
 # KEYS: [1] list, [2] its counter. ARGV: [1] absolute position to read from.
@@ -151,6 +166,9 @@ class LogStore:
         self.retention_seconds = retention_seconds
         self.max_events = max_events
         self._write = client.register_script(_WRITE)
+        self._write_both = client.register_script(_WRITE_BOTH)
+        #: One Redis, not a Cluster: both lists can be written by one script.
+        self.one_node = not isinstance(client, RedisCluster)
         self._prune = client.register_script(_PRUNE)
         self._read = client.register_script(_READ)
 
@@ -185,6 +203,11 @@ class LogStore:
         meta = f"{self.prefix}:{{{first.execution}}}:meta"
         key = self.execution_key(first.execution)
         fkey = self.function_key(first.function)
+        if self.one_node:
+            keys = [key, f"{key}:count", meta, fkey, f"{fkey}:count", self.functions_key]
+            queue_script(pipe, self._write_both, keys,
+                         [self.max_events, first.function, *lines])
+            return
         queue_script(pipe, self._write, [key, f"{key}:count", meta], [self.max_events, *lines])
         queue_script(pipe, self._write, [fkey, f"{fkey}:count"], [self.max_events, *lines])
         pipe.sadd(self.functions_key, first.function)
