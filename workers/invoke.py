@@ -63,7 +63,7 @@ from statemachine.interpreter.commands import RunTask
 from statemachine.interpreter.states.task import request_id as task_request_id
 from statemachine.runtime.local import ACCOUNT, REGION, TaskOutcome
 from workers.context import DEFAULT_ACCOUNT, DEFAULT_REGION, LambdaContext, function_arn
-from workers.logs import Capture, Sink
+from workers.logs import Capture, Sink, stream_name
 from workers.registry import FunctionSpec, Handler
 
 TIMEOUT_ERROR: Final = "Sandbox.Timedout"
@@ -119,6 +119,7 @@ def invoke(
         clock=time.monotonic,
         region=region,
         account=account,
+        log_stream_name=stream_name(),
     )
     outcome: list[Invocation] = []
     capture = Capture(request_id, spec.memory_size, logs) if logs is not None else None

@@ -37,6 +37,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, TextIO, cast
 
 log = logging.getLogger(__name__)
@@ -56,8 +57,15 @@ _flusher: threading.Thread | None = None
 
 
 def stream_name() -> str:
-    """This process's log stream, named as Lambda names them: ``<date>/[$LATEST]<id>``."""
-    digest = hashlib.sha1(f"{socket.gethostname()}:{os.getpid()}".encode()).hexdigest()
+    """This process's log stream, named as Lambda names an execution environment's:
+    ``<UTC day it started>/[$LATEST]<id>`` (the same for all its invocations)."""
+    return _stream_of(os.getpid())
+
+
+@lru_cache(maxsize=4)
+def _stream_of(pid: int) -> str:
+    # Per process id: a forked pool process names a stream of its own.
+    digest = hashlib.sha1(f"{socket.gethostname()}:{pid}".encode()).hexdigest()
     return f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{digest[:32]}"
 
 

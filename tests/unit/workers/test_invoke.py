@@ -38,6 +38,7 @@ import pytest
 
 from workers.context import LambdaContext, function_arn, new_log_stream_name
 from workers.invoke import Invocation, invoke
+from workers.logs import stream_name
 from workers.registry import FunctionSpec, Project, load_project
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -264,6 +265,17 @@ def test_context_names_follow_lambdas_formats() -> None:
     assert context.function_version == "$LATEST"
     assert context.identity.cognito_identity_pool_id is None
     assert context.client_context is None
+
+
+def test_invocations_in_one_process_share_its_log_stream(project: Project) -> None:
+    """Lambda logs all invocations of one execution environment to one stream, and a
+    handler's ``context.log_stream_name`` names it: here the process's stream, the one its
+    log lines are recorded under (``workers.logs.stream_name``), the same every time."""
+    spec, handler = project.spec("DescribeContext"), project.handler("DescribeContext")
+    names = {invoke(spec, handler, {}, request_id=f"r{n}").payload["log_stream_name"]
+             for n in range(3)}
+    assert names == {stream_name()}
+    assert re.fullmatch(r"\d{4}/\d{2}/\d{2}/\[\$LATEST\][0-9a-f]{32}", stream_name())
 
 
 def test_log_stream_names_use_the_utc_day_and_are_unique() -> None:
