@@ -26,7 +26,7 @@ from pydantic_core import to_json
 from statemachine.interpreter import inputs
 from statemachine.interpreter.commands import Command, RunTask
 from statemachine.interpreter.decide import Decision, decide
-from statemachine.interpreter.events import iso_time
+from statemachine.interpreter.events import HistoryEvent, iso_time
 from statemachine.interpreter.state import ExecutionState, Incomplete
 from statemachine.language.load import load_definition
 from statemachine.language.model import Definition
@@ -264,21 +264,19 @@ class Runtime:
         snapshot = base if base is not None else read()
         fresh = base is None  # "nothing to do" is only taken from a fresh read
         while True:
+            appended: list[HistoryEvent] = []
+            commands: list[Command] = []
             try:
-                if not check(snapshot):
-                    if not fresh:
-                        snapshot, fresh = read(), True
-                        continue
-                    break
-                assert snapshot is not None
-                definition = self._definition(snapshot.definition_version)
-                state, appended, commands = snapshot.state, [], []
-                for event in _not_before(events, snapshot.last_time):
-                    decision = decide(definition, state, event)
-                    state = decision.state
-                    appended += decision.events
-                    commands += decision.commands
-                require_data(state)
+                if check(snapshot):
+                    assert snapshot is not None
+                    definition = self._definition(snapshot.definition_version)
+                    state = snapshot.state
+                    for event in _not_before(events, snapshot.last_time):
+                        decision = decide(definition, state, event)
+                        state = decision.state
+                        appended += decision.events
+                        commands += decision.commands
+                    require_data(state)
             except Incomplete as missing:
                 assert snapshot is not None
                 snapshot, fresh = store.load_more(snapshot, missing.field), True
@@ -298,7 +296,7 @@ class Runtime:
                 logs = ()  # written with the first attempt
                 snapshot, fresh = read(), True
                 continue
-            self._send(eid, commands, carried, finished=None if carried else finished)
+            self._send(eid, commands, carried, finished)
             return Decision(state=state, events=appended, commands=commands)
         if finished is not None or logs:
             self.carry_out(eid, [], finished=finished, logs=logs)
@@ -307,8 +305,8 @@ class Runtime:
     def _send(
         self, eid: str, commands: Sequence[Command], carried: bool, finished: str | None = None
     ) -> None:
-        """Send the tasks of an append that carried out its commands; else carry them out
-        from the outbox (and forget ``finished``)."""
+        """Send the tasks of an append that carried out its commands (and forgot
+        ``finished``); else carry them out from the outbox and forget ``finished``."""
         if carried:
             for command in commands:
                 if isinstance(command, RunTask):

@@ -294,7 +294,13 @@ def _text(value: Any) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
+def _member(eid: str, key: str) -> str:
+    """A member of the timer or deadline sorted set: an execution's timer or task."""
+    return json.dumps([eid, key])
+
+
 def _pair(item: Any) -> tuple[str, str]:
+    """The execution and timer or task of a sorted set's ``_member``."""
     first, second = json.loads(_text(item))
     return str(first), str(second)
 
@@ -476,7 +482,7 @@ class RedisHistoryStore(Settling):
         pipe = self.redis.pipeline(transaction=False)
         args = self._partial_args(eid, "task", lookups)
         queue_script(pipe, self._load_partial, self._partial_keys(eid), args)
-        pipe.zadd(self.deadlines_key, {json.dumps([eid, command.token]): _epoch(deadline)})
+        pipe.zadd(self.deadlines_key, {_member(eid, command.token): _epoch(deadline)})
         pipe.hincrby(self._key(eid, "starts"), command.token, 1)
         replies = execute(pipe)
         return self._partial(eid, replies[0], lookups), int(replies[-1])
@@ -616,7 +622,7 @@ class RedisHistoryStore(Settling):
             str(own),
             "1" if carry else "0",
             forget if carry and forget is not None else "",
-            json.dumps([eid, forget]) if carry and forget is not None else "",
+            _member(eid, forget) if carry and forget is not None else "",
             *[event.model_dump_json() for event in events],
             *[command.model_dump_json() for command in commands],
         ]
@@ -648,12 +654,12 @@ class RedisHistoryStore(Settling):
     ) -> list[str]:
         """A command's record for append.lua's carrying out: kind, token, member, score."""
         if isinstance(command, RunTask):
-            member = json.dumps([eid, command.token])
+            member = _member(eid, command.token)
             return ["task", command.token, member, repr(_epoch(deadline_of(command)))]
         if isinstance(command, StartTimer):
-            member = json.dumps([eid, command.timer_id])
+            member = _member(eid, command.timer_id)
             return ["timer", "", member, repr(_epoch(command.fire_at))]
-        return ["cancel", "", json.dumps([eid, command.timer_id]), ""]
+        return ["cancel", "", _member(eid, command.timer_id), ""]
 
     def events(self, eid: str, start: int = 0, end: int = -1) -> list[HistoryEvent]:
         raw = self.redis.lrange(self._key(eid, "events"), start, end)
@@ -727,17 +733,17 @@ class RedisHistoryStore(Settling):
         if forget is not None:
             pipe.hdel(tasks, forget)
             pipe.hdel(self._key(eid, "starts"), forget)
-            pipe.zrem(self.deadlines_key, json.dumps([eid, forget]))
+            pipe.zrem(self.deadlines_key, _member(eid, forget))
         for command in commands:
             if isinstance(command, RunTask):
                 pipe.hset(tasks, command.token, command.model_dump_json())
-                member = json.dumps([eid, command.token])
+                member = _member(eid, command.token)
                 pipe.zadd(self.deadlines_key, {member: _epoch(deadline_of(command))}, nx=True)
             elif isinstance(command, StartTimer):
-                member = json.dumps([eid, command.timer_id])
+                member = _member(eid, command.timer_id)
                 pipe.zadd(self.timers_key, {member: _epoch(command.fire_at)})
             elif isinstance(command, CancelTimer):
-                pipe.zrem(self.timers_key, json.dumps([eid, command.timer_id]))
+                pipe.zrem(self.timers_key, _member(eid, command.timer_id))
             pipe.lrem(outbox, 1, command.model_dump_json())
         self.logs.queue(pipe, logs)  # last: the replies above keep their positions
         replies = execute(pipe)
@@ -764,12 +770,12 @@ class RedisHistoryStore(Settling):
         pipe = self.redis.pipeline(transaction=False)
         pipe.hdel(self._key(eid, "tasks"), token)
         pipe.hdel(self._key(eid, "starts"), token)
-        pipe.zrem(self.deadlines_key, json.dumps([eid, token]))
+        pipe.zrem(self.deadlines_key, _member(eid, token))
         pipe.execute()
 
     # -- timers and task deadlines ------------------------------------------------
     def remove_timer(self, eid: str, timer_id: str) -> None:
-        self.redis.zrem(self.timers_key, json.dumps([eid, timer_id]))
+        self.redis.zrem(self.timers_key, _member(eid, timer_id))
 
     def due_timers(self, now: datetime, limit: int = 100) -> list[tuple[str, str]]:
         raw = self.redis.zrangebyscore(self.timers_key, "-inf", _epoch(now), start=0, num=limit)
@@ -783,7 +789,7 @@ class RedisHistoryStore(Settling):
         """
         claimed = self._claim(
             keys=[self.deadlines_key],
-            args=[json.dumps([eid, token]), _epoch(now), _epoch(deadline)],
+            args=[_member(eid, token), _epoch(now), _epoch(deadline)],
         )
         return bool(int(claimed))
 
