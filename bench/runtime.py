@@ -169,14 +169,15 @@ def own_redis(folder: Path, aof: bool) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def process_group(args: list[str], env: dict[str, str], log: Path) -> Iterator[None]:
-    """A worker in its own process group, stopped (warm, then SIGKILL) on exit."""
+def process_group(args: list[str], env: dict[str, str], log: Path) -> Iterator[int]:
+    """A worker in its own process group, stopped (warm, then SIGKILL) on exit; yields its
+    pid."""
     with log.open("ab") as handle:
         process = subprocess.Popen(
             args, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
         )
     try:
-        yield
+        yield process.pid
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
@@ -185,6 +186,62 @@ def process_group(args: list[str], env: dict[str, str], log: Path) -> Iterator[N
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+def tree_cpu(root: int) -> float:
+    """CPU seconds (user + system) used so far by process ``root`` and its descendants
+    (Linux's /proc; 0 elsewhere)."""
+    parents: dict[int, int] = {}
+    spent: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    for entry in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # the command name (field 2) may hold spaces: split after its ")"
+            fields = entry.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        pid = int(entry.parent.name)
+        parents[pid] = int(fields[1])
+        spent[pid] = (int(fields[11]) + int(fields[12])) / tick
+    total, stack = 0.0, [root]
+    while stack:
+        pid = stack.pop()
+        total += spent.get(pid, 0.0)
+        stack += [child for child, parent in parents.items() if parent == pid]
+    return total
+
+
+@dataclass
+class Cpu:
+    """CPU seconds spent by each part of one side's run."""
+
+    workers: float = 0.0
+    redis: float = 0.0
+    client: float = 0.0
+
+    def add(self, other: Cpu) -> None:
+        self.workers += other.workers
+        self.redis += other.redis
+        self.client += other.client
+
+    def per_task(self, count: int) -> str:
+        per = 1000 / count
+        return (f"workers {self.workers * per:.2f} + Redis {self.redis * per:.2f} + "
+                f"client {self.client * per:.2f} ms CPU/task")
+
+
+def redis_cpu(client: redis.Redis) -> float:
+    info = client.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+@contextlib.contextmanager
+def measured(into: Cpu, worker: int, client: redis.Redis) -> Iterator[None]:
+    """Add to ``into`` the CPU that ``worker``'s tree, Redis and this process spend."""
+    before = (tree_cpu(worker), redis_cpu(client), time.process_time())
+    yield
+    into.add(Cpu(tree_cpu(worker) - before[0], redis_cpu(client) - before[1],
+                 time.process_time() - before[2]))
 
 
 # -- our side ---------------------------------------------------------------------------
@@ -354,6 +411,8 @@ class Bench:
     url: str
     env: dict[str, str]
     folder: Path
+    #: this runtime's and raw Celery's worker pids, once started
+    pids: tuple[int, int] = (0, 0)
 
     def run(self) -> Iterator[Row]:
         """Both sides' workers up at once (the idle side waits on its queue), the chain and
@@ -372,9 +431,10 @@ class Bench:
         worker += ["--prefetch-multiplier", str(args.prefetch)]
         log = self.folder / "sfn-worker.log"
         with (
-            process_group(raw_worker, self.env, self.folder / "raw-worker.log"),
-            process_group(worker, self.env, log),
+            process_group(raw_worker, self.env, self.folder / "raw-worker.log") as raw_pid,
+            process_group(worker, self.env, log) as our_pid,
         ):
+            self.pids = (our_pid, raw_pid)
             noop.delay(0).get(timeout=READY_SECONDS)  # the raw worker is up
             ours.run(ONE_TASK, {"warm": "up"}, "warmup", timeout=READY_SECONDS)
             if "chain" in self.parts:
@@ -420,17 +480,23 @@ class Bench:
     ) -> Row:
         resent, commands = redispatches(log), 0
         raw_runs, our_runs = [], []
+        our_cpu, raw_cpu = Cpu(), Cpu()
         for _ in range(self.args.repeat):
-            began = time.perf_counter()
-            raw()
-            raw_runs.append(time.perf_counter() - began)
+            with measured(raw_cpu, self.pids[1], ours.redis):
+                began = time.perf_counter()
+                raw()
+                raw_runs.append(time.perf_counter() - began)
             before = ours.commands()
-            seconds, result = ours.run(definition, input, case)
+            with measured(our_cpu, self.pids[0], ours.redis):
+                seconds, result = ours.run(definition, input, case)
             commands += ours.commands() - before
             our_runs.append(seconds)
             assert output is None or result.output == output
         per_event = commands / len(result.events) / self.args.repeat
         ratio = statistics.median(r / o for r, o in zip(raw_runs, our_runs, strict=True))
+        runs = count * self.args.repeat
+        print(f"    CPU, this runtime: {our_cpu.per_task(runs)}", flush=True)
+        print(f"    CPU, by hand:      {raw_cpu.per_task(runs)}", flush=True)
         return Row(
             f"{case} (tasks/s)",
             per_second(count, statistics.median(our_runs)),

@@ -9,9 +9,9 @@ Reference: https://docs.aws.amazon.com/step-functions/latest/apireference/API_Hi
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, PlainSerializer
 
 
 def details_key(event_type: str) -> str:
@@ -32,7 +32,9 @@ class HistoryEvent(BaseModel):
     id: int
     previous_event_id: int
     type: str
-    timestamp: datetime
+    #: In JSON always with microseconds (``iso_time``): stored histories' timestamps then
+    #: compare as text (the durable store's append script keeps them in order).
+    timestamp: Annotated[datetime, PlainSerializer(iso_time, when_used="json")]
     details: dict[str, Any] | None = None
 
     def to_aws(self) -> dict[str, Any]:

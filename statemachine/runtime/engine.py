@@ -250,7 +250,9 @@ class Runtime:
         task or timer read only the frames they touch (``load_partial``); when ``decide``
         reaches further it raises ``Incomplete`` and the step reads again with more.
         ``base`` is a snapshot read earlier to decide on first (a worker's, from when its
-        task began: when nothing else happened meanwhile, the step needs no read).
+        task began: when nothing else happened meanwhile, or only what the store can append
+        this decision after, such as a Map iteration's siblings' outcomes, the step needs
+        no read).
         ``finished`` names a task whose outcome ``events`` report: it is forgotten once they
         are recorded (or turn out stale); its handler's last ``logs`` are written once, in
         the step's first round trip.
@@ -383,10 +385,10 @@ class Runtime:
     def begin_task(self, eid: str, command: RunTask) -> tuple[int, Snapshot | None]:
         """A worker is about to run ``command``: (0, None) if it is no longer awaited (a late
         or duplicate delivery), else how many times its handler has begun, this time
-        included, and the snapshot read, when ``decide`` can take it as the base of the
-        outcome's step (a task of the top-level machine), else None. The task's deadline
-        counts from now, so time spent waiting in the queue never looks like a lost worker
-        (which would send it again while merely queued); one round trip."""
+        included, and the snapshot read, for ``decide`` to take as the base of the
+        outcome's step. The task's deadline counts from now, so time spent waiting in the
+        queue never looks like a lost worker (which would send it again while merely
+        queued); one round trip."""
         snapshot, starts = self.store.load_task(eid, command, self.deadline(command))
         if not self.awaits_handler(eid, command.token, snapshot):
             return 0, None

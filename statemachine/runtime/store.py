@@ -6,10 +6,11 @@ Per execution (all under one Redis Cluster hash tag, so an execution lives on on
   (``state``: ExecutionState without its frames, tasks, timers and last event id),
   definition version, machine, name, ARNs, input, start/stop dates, error/cause
 - ``{p}:{<machine>:<name>}:state``  hash: the rest of the snapshot, one field per frame
-  (``f:<frame id>``, and ``d:<frame id>`` for its input and a Map's items), per task in
-  flight (``k:<token>``) and per timer (``t:<timer id>``), so a step of one Map iteration
-  reads that iteration's frame and its ancestors, not thousands of others, and writes only
-  the fields that changed
+  (``f:<frame id>``, ``d:<frame id>`` for its input, ``c:<frame id>`` for a Parallel or
+  Map frame's counters), per task in flight (``k:<token>``), per timer (``t:<timer id>``)
+  and per branch or iteration result and Map item (``r:``, ``i:``), so a step of one Map
+  iteration reads that iteration's frame and its ancestors, not thousands of others, and
+  writes only the fields that changed
 - ``{p}:{<machine>:<name>}:events`` list: the history events, JSON, in id order
 - ``{p}:{<machine>:<name>}:outbox`` list: on a Redis Cluster, commands recorded with the
   events that produced them, removed once dispatched (transactional outbox); on one Redis
@@ -20,7 +21,10 @@ Per execution (all under one Redis Cluster hash tag, so an execution lives on on
 - ``{p}:{<machine>:<name>}:logs``   list: what the handlers printed (``logs.py``)
 
 An append succeeds only if the execution's last event id is still the one the writer read
-(scripts/append.lua): two workers finishing at once can never both advance it. The same
+(scripts/append.lua): two workers finishing at once can never both advance it. The one
+exception is checked by the same script: a Map iteration's outcome that changes nothing
+its siblings' outcomes read or changed but the Map's counters is appended after theirs,
+renumbered, instead of being decided again (``_rebasing``). The same
 script sets the retention TTL on every per-execution key when the execution stops, so its
 history, snapshot, outbox and logs expire together (``SFN_RETENTION_DAYS``, default 90,
 as AWS keeps Standard executions' histories).
@@ -50,6 +54,7 @@ from redis.cluster import RedisCluster
 
 from statemachine.dataflow.serialize import to_json
 from statemachine.interpreter.commands import CancelTimer, Command, RunTask, StartTimer
+from statemachine.interpreter.engine import MAX_HISTORY_EVENTS
 from statemachine.interpreter.events import HistoryEvent, iso_time
 from statemachine.interpreter.state import (
     FRAME_DATA,
@@ -73,6 +78,11 @@ _EXPIRING_PARTS = ("state", "tasks", "starts", "logs", "logs:count")
 #: Field prefixes of the ``state`` hash: frames, their bulky data, tasks in flight, timers,
 #: and the results and items of Parallel and Map states (JSON values).
 FRAME, DATA, TASK, TIMER, RESULT, ITEM = "f:", "d:", "k:", "t:", "r:", "i:"
+#: A Parallel or Map frame's counters (``running,finished,failed``): kept out of the frame's
+#: own field so that the frame stays the same while its iterations run, and an iteration's
+#: outcome decided on an older read can be appended after its siblings' (``append``).
+COUNTERS = "c:"
+_COUNTED = ("running", "finished", "failed")
 #: The ``meta`` field of the execution's input as the interpreter holds it (JSON in the
 #: input's own key order; ``input`` is canonical, for comparing starts).
 INPUT = "state_input"
@@ -85,6 +95,8 @@ _NOT_IN_HEAD = {*_MAPPINGS.values(), "last_event_id"}
 #: field of their own (``d:<frame id>``), so an iteration's step, which changes its Map
 #: frame's counters, neither reads nor writes the Map's input again.
 _FRAME_DATA = set(FRAME_DATA)
+#: What a frame's own field leaves out.
+_NOT_IN_FRAME = _FRAME_DATA | set(_COUNTED)
 
 
 class _FrameData(BaseModel):
@@ -147,8 +159,8 @@ def _build_state(
     state.last_event_id = last_event_id
     if execution_input is not _UNREAD:
         state.input = execution_input
-    parts: dict[str, dict[str, Any]] = {prefix: {} for prefix in (*_MAPPINGS, DATA)}
-    absent: dict[str, set[str]] = {prefix: set() for prefix in (*_MAPPINGS, DATA)}
+    parts: dict[str, dict[str, Any]] = {prefix: {} for prefix in (*_MAPPINGS, DATA, COUNTERS)}
+    absent: dict[str, set[str]] = {prefix: set() for prefix in (*_MAPPINGS, DATA, COUNTERS)}
     for field, value in fields.items():
         prefix, key = field[:2], field[2:]
         if value is None:
@@ -162,6 +174,9 @@ def _build_state(
         else:
             parts[prefix][key] = value
     for key, frame in parts[FRAME].items():
+        counted = parts[COUNTERS].get(key)
+        if counted is not None:
+            frame.running, frame.finished, frame.failed = (int(n) for n in counted.split(","))
         data = parts[DATA].get(key)
         if data is not None:
             for name in _FRAME_DATA:
@@ -195,7 +210,9 @@ def fields_of(state: ExecutionState) -> dict[str, str]:
     state loaded and added)."""
     fields: dict[str, str] = {}
     for key, frame in dict.items(state.frames):
-        fields[FRAME + key] = frame.model_dump_json(exclude_defaults=True, exclude=_FRAME_DATA)
+        fields[FRAME + key] = frame.model_dump_json(exclude_defaults=True, exclude=_NOT_IN_FRAME)
+        if frame.running or frame.finished or frame.failed:
+            fields[COUNTERS + key] = f"{frame.running},{frame.finished},{frame.failed}"
         if frame.data_field is not None:
             continue  # read without its data, which is as stored
         data = frame.model_dump_json(exclude_defaults=True, include=_FRAME_DATA)
@@ -216,17 +233,12 @@ def fields_of(state: ExecutionState) -> dict[str, str]:
 # head (which holds the execution's input): enough to tell whether a task is awaited.
 # ARGV[2] is the start date of the execution whose input the reader holds parsed ("" for
 # none): its input (``state_input``) is then left out of the reply. The fields follow.
-# "task" reads one task (ARGV[3]) as "chain" does when it runs in the top-level machine,
-# where nothing else runs beside it (so its worker decides the outcome on this read), and
-# as "frame" does in a branch or iteration, which others run beside.
+# "chain" reads each frame's counters (``c:``) with it.
 _LOAD_PARTIAL = """
 local meta = redis.call('HMGET', KEYS[1], 'last_event_id', 'state', 'definition_version',
                         'status', 'last_time', 'start_date')
 if meta[2] == false then return {} end
 local mode = ARGV[1]
-if mode == 'task' then
-  if redis.call('HGET', KEYS[2], ARGV[3]) == '' then mode = 'chain' else mode = 'frame' end
-end
 local out = {meta[1] or '0', meta[2], meta[3] or '', meta[4] or '', meta[5] or '', false,
              meta[6] or ''}
 if mode == 'frame' then
@@ -253,6 +265,7 @@ local function chain(id)
   add('d:' .. id)
   while true do
     add('f:' .. id)
+    add('c:' .. id)
     if id == '' then return end
     local parent = string.match(id, '^(.*)/[^/]*$')
     if parent == nil then return end
@@ -280,6 +293,71 @@ if score == false or tonumber(score) > tonumber(ARGV[2]) then return 0 end
 redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
 return 1
 """
+
+
+#: ``_rebasing``'s answer for an append that may not be rebased.
+_NOT_REBASED = ("", "", "", "", "0", "0")
+
+
+def _rebasing(
+    base: Snapshot | None,
+    state: ExecutionState,
+    head: str,
+    sets: list[tuple[str, str]],
+    commands: Sequence[Command],
+    events: Sequence[HistoryEvent],
+) -> Sequence[str]:
+    """append.lua's rebase arguments: how this append may still be made when the history
+    moved on since ``base`` was read, or ``_NOT_REBASED``.
+
+    A Map iteration that ends while its siblings run is decided on a read that their
+    outcomes soon make stale; without this, every outcome appended after a sibling's would
+    be read and decided again (a round trip, and under load a retry storm). Its decision
+    reads the head and its own chain of frames and changes only its own frame and task,
+    its result's entry and its Map frame's counters (one iteration fewer running, one more
+    finished); when none of what it read changed but those counters, and it is still not
+    the last iteration, the same decision holds after the siblings', with event ids
+    shifted past theirs (ids within the batch and references to them move; references to
+    older events stay) and timestamps no earlier than theirs. Anything else (a command, a
+    Map that ends, a failure, the head changing) is decided again on a fresh read.
+
+    Returns: the counters field, its deltas, the finished count it must stay below, the
+    SHA-1 of the head and the guarded fields' values as read, the number of those fields,
+    the most events a history holds; then the guarded fields' names.
+    """
+    if (
+        base is None
+        or base.lookups is None
+        or commands
+        or not events
+        or not state.running
+        or head != base.head
+    ):
+        return _NOT_REBASED
+    counted = [field for field, _ in sets if field.startswith(COUNTERS)]
+    if len(counted) != 1 or any(
+        field != counted[0] and not field.startswith(RESULT) for field, _ in sets
+    ):
+        return _NOT_REBASED
+    field = counted[0]
+    before = base.fields.get(field)
+    frame = dict.get(state.frames, field[len(COUNTERS):])
+    if before is None or frame is None or not frame.item_count:
+        return _NOT_REBASED
+    old = [int(n) for n in before.split(",")]
+    if [frame.running - old[0], frame.finished - old[1], frame.failed - old[2]] != [-1, 1, 0]:
+        return _NOT_REBASED
+    guarded = [name for name in base.fields if name[:2] in (FRAME, TASK, TIMER)]
+    values = [base.head, *[base.fields[name] or _ABSENT for name in guarded]]
+    digest = hashlib.sha1("\0".join(values).encode("utf-8")).hexdigest()
+    return (
+        field, "-1,1,0", str(frame.item_count), digest, str(len(guarded)),
+        str(MAX_HISTORY_EVENTS), *guarded,
+    )
+
+
+#: A guarded field that was absent, in the rebase digest.
+_ABSENT = "\x01"
 
 
 class Conflict(Exception):
@@ -473,14 +551,11 @@ class RedisHistoryStore(Settling):
     ) -> tuple[Snapshot | None, int]:
         """A worker begins ``command``: its deadline counted from now (the task itself was
         recorded when it was sent), how many times its handler has begun (this time
-        included), and its frame, in one round trip. For a task of the top-level machine
-        the snapshot is a partial one to ``decide`` on (``load_partial``); for one in a
-        branch or iteration, where others run beside it and would make it stale, it holds
-        only the status and the frame (without ancestors or head): enough for
-        ``awaits_handler``, not for ``decide``."""
+        included), and the partial snapshot its outcome touches (``load_partial``), to
+        ``decide`` the outcome on, in one round trip."""
         lookups = (TASK + command.token,)
         pipe = self.redis.pipeline(transaction=False)
-        args = self._partial_args(eid, "task", lookups)
+        args = self._partial_args(eid, "chain", lookups)
         queue_script(pipe, self._load_partial, self._partial_keys(eid), args)
         pipe.zadd(self.deadlines_key, {_member(eid, command.token): _epoch(deadline)})
         pipe.hincrby(self._key(eid, "starts"), command.token, 1)
@@ -570,9 +645,11 @@ class RedisHistoryStore(Settling):
         forget: str | None = None,
         logs: Sequence[LogEvent] = (),
     ) -> bool:
-        """Append atomically if the execution is still at ``base`` (None: not yet created);
-        else raise Conflict. Writes the head, and the frames, tasks and timers that differ
-        from ``base``.
+        """Append atomically if the execution is still at ``base`` (None: not yet created),
+        or if what moved on since does not change this decision (a Map iteration's outcome
+        after its siblings': ``_rebasing``; the events are then renumbered, in place, with
+        the ids they got); else raise Conflict. Writes the head, and the frames, tasks and
+        timers that differ from ``base``.
 
         With ``deadline_of``, on one Redis, the commands are carried out in the same atomic
         step (each task recorded with its deadline, each timer set or cancelled) and the
@@ -602,13 +679,20 @@ class RedisHistoryStore(Settling):
         after = fields_of(state)
         sets = [(f, v) for f, v in after.items() if before.get(f) != v]
         dels = [f for f, v in before.items() if v is not None and f not in after]
-        # A frame that ends takes its data along, read or not.
-        dels += [DATA + f[2:] for f in dels if f.startswith(FRAME) and DATA + f[2:] not in before]
+        # A frame that ends takes its data and counters along, read or not.
+        dels += [
+            part + f[2:]
+            for f in dels
+            if f.startswith(FRAME)
+            for part in (DATA, COUNTERS)
+            if part + f[2:] not in before
+        ]
         carry = deadline_of is not None and self.carries
         keys = self.keys_of(eid)
         own = len(keys)
         if carry:
             keys += [self.deadlines_key, self.timers_key]
+        rebase = _rebasing(base, state, head, sets, commands, events)
         args: list[Any] = [
             str(base.last_event_id if base is not None else 0),
             str(state.last_event_id),
@@ -623,6 +707,7 @@ class RedisHistoryStore(Settling):
             "1" if carry else "0",
             forget if carry and forget is not None else "",
             _member(eid, forget) if carry and forget is not None else "",
+            *rebase,
             *[event.model_dump_json() for event in events],
             *[command.model_dump_json() for command in commands],
         ]
@@ -644,6 +729,19 @@ class RedisHistoryStore(Settling):
             reply = self._append(keys=keys, args=args)
         if not int(reply[0]):
             raise Conflict(eid)
+        shift = int(reply[3])
+        if shift:
+            # Rebased after siblings' outcomes: the ids the events got.
+            last = state.last_event_id - len(events)
+            events[:] = [
+                event.model_copy(update={
+                    "id": event.id + shift,
+                    "previous_event_id": event.previous_event_id
+                    + (shift if event.previous_event_id > last else 0),
+                })
+                for event in events
+            ]
+            state.last_event_id += shift
         if _text(reply[2]) != state.status:
             self.settle(eid)
         return carry

@@ -25,7 +25,7 @@ from statemachine.runtime.clock import FakeClock
 from statemachine.runtime.engine import Runtime
 from statemachine.runtime.logs import LogEvent
 from statemachine.runtime.results import result_from_store
-from statemachine.runtime.store import RedisHistoryStore
+from statemachine.runtime.store import COUNTERS, RedisHistoryStore
 from tests.runtime.conftest import Recorder, finish_task
 
 pytestmark = pytest.mark.timeout(60)
@@ -368,12 +368,12 @@ def test_without_carrying_the_commands_wait_in_the_outbox_and_the_outcome_is_the
 # -- the begin read as the outcome's base --------------------------------------------------
 
 
-def test_begin_task_gives_a_base_for_a_top_level_task_only(
+def test_begin_task_gives_a_base_holding_the_head_and_the_chain_of_frames(
     fresh_store: Callable[[], RedisHistoryStore],
 ) -> None:
-    """A task of the top-level machine (root frame "") gets its begin read back as a base
-    holding the execution's head; a task inside a Map iteration, which others run beside,
-    gets None."""
+    """Every task's begin read comes back as a base to decide its outcome on: the
+    execution's head and the task's chain of frames (for a Map iteration's task, its
+    iteration and the Map frame with its counters)."""
     store = fresh_store()
     recorder = Recorder()
     runtime = Runtime(store, recorder)
@@ -392,9 +392,14 @@ def test_begin_task_gives_a_base_for_a_top_level_task_only(
     assert len(mapped.sent) == 2
     for _, item in mapped.sent:
         starts, base = runtime.begin_task(eid, item)
-        assert (starts, base) == (1, None)
-    # A second begin (a redelivery while the first attempt runs) counts, and still no base.
-    assert runtime.begin_task(eid, mapped.sent[0][1]) == (2, None)
+        assert starts == 1
+        assert base is not None and base.head
+        assert base.state.awaits_handler(item.token)
+        counters = [field for field, value in base.fields.items()
+                    if field.startswith(COUNTERS) and value is not None]
+        assert [base.fields[field] for field in counters] == ["2,0,0"]
+    # A second begin (a redelivery while the first attempt runs) counts.
+    assert runtime.begin_task(eid, mapped.sent[0][1])[0] == 2
 
 
 def test_a_stale_base_after_a_stop_records_nothing(

@@ -224,9 +224,9 @@ def test_a_map_iteration_step_reads_and_writes_only_its_frames(
     assert snapshot is not None
     [iteration] = [f[2:] for f in snapshot.fields if f.startswith("f:/")]
     # The iteration's frame with its data, its ancestors' without theirs (the root's "d:"
-    # holds the Map state's input, as large as the Map).
+    # holds the Map state's input, as large as the Map), and the frames' counters.
     assert set(snapshot.fields) == {
-        "k:" + command.token, "f:" + iteration, "d:" + iteration, "f:"}
+        "k:" + command.token, "f:" + iteration, "d:" + iteration, "f:", "c:" + iteration, "c:"}
     # An entry the interpreter asked for (a Map item) is read alone, not taken for a frame.
     [item] = [f.decode() for f in store.redis.hkeys(store.key(eid, "state"))
               if f.startswith(b"i:") and f.endswith(b"|5")]
@@ -247,13 +247,14 @@ def test_a_map_iteration_step_reads_and_writes_only_its_frames(
         done = inputs.TaskSucceeded(time=now(), token=sent.token,
                                     output={"value": sent.payload["value"] * 2})
         assert runtime.task_finished(eid, sent.token, [started, done])
-    # Each step but the last (which ends the Map) wrote the root frame's counters and that
-    # iteration's result, and nothing else: not the Map's input ("d:") nor its items ("i:"),
-    # nor the other results; the iteration's frame and task entry are deleted. So a step
-    # costs the same in a Map of 24 items as in one of 24,000.
+    # Each step but the last (which ends the Map) wrote the root frame's counters ("c:")
+    # and that iteration's result, and nothing else: not the root frame ("f:"), the Map's
+    # input ("d:") nor its items ("i:"), nor the other results; the iteration's frame and
+    # task entry are deleted. So a step costs the same in a Map of 24 items as in one of
+    # 24,000.
     run = next(f for f in writes[0] if f.startswith("r:")).rsplit("|", 1)[0]  # "r:|<run>"
     assert writes[:-1] == [
-        {"f:", f"{run}|{index}"} for index in range(MAP_ITEMS - 1)]
+        {"c:", f"{run}|{index}"} for index in range(MAP_ITEMS - 1)]
 
     result = result_from_store(store, eid)
     assert result.status == "SUCCEEDED"
@@ -261,8 +262,9 @@ def test_a_map_iteration_step_reads_and_writes_only_its_frames(
     local = run_local(json.dumps(MAP), {"items": items},
                       handlers={"Double": lambda event, context: {"value": event["value"] * 2}})
     assert Counter(types(result.events)) == Counter(types(local.events))
-    # The Map's results and items went with it: only the root frame is left.
-    assert sorted(store.redis.hkeys(store.key(eid, "state"))) == [b"d:", b"f:"]
+    # The Map's results and items went with it: only the root frame is left (with the
+    # counters of its last Map).
+    assert sorted(store.redis.hkeys(store.key(eid, "state"))) == [b"c:", b"d:", b"f:"]
 
 
 def test_history_timestamps_never_go_backwards(

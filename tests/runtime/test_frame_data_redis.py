@@ -64,9 +64,10 @@ def drive(
 
 
 def partial_reads(store: RedisHistoryStore) -> list[Snapshot]:
-    """Record every partial snapshot the store reads from now on."""
+    """Record every partial snapshot the store reads from now on (a step's, or a task's
+    begin read, which its outcome is decided on)."""
     seen: list[Snapshot] = []
-    real = store.load_partial
+    real = store._partial
 
     def spied(*args: Any, **kwargs: Any) -> Snapshot | None:
         snapshot = real(*args, **kwargs)
@@ -74,7 +75,7 @@ def partial_reads(store: RedisHistoryStore) -> list[Snapshot]:
             seen.append(snapshot)
         return snapshot
 
-    store.load_partial = spied  # type: ignore[method-assign]
+    store._partial = spied  # type: ignore[method-assign]
     return seen
 
 
@@ -166,7 +167,10 @@ def test_an_iteration_step_reads_a_small_part_of_a_large_map(
     snapshot = store.load_partial(eid, ["k:" + command.token])
     assert snapshot is not None
     [iteration] = [f[2:] for f in snapshot.fields if f.startswith("f:/")]
-    assert set(snapshot.fields) == {"k:" + command.token, "f:" + iteration, "d:" + iteration, "f:"}
+    assert set(snapshot.fields) == {
+        "k:" + command.token, "f:" + iteration, "d:" + iteration, "f:", "c:" + iteration, "c:"
+    }
+    assert snapshot.fields["c:"] == f"{BIG_ITEMS},0,0"  # the Map frame's counters
     assert "d:" not in snapshot.fields
     assert snapshot.state.frames[""].data_field == "d:"
     assert snapshot.state.frames[iteration].input == big_items()[250]
@@ -193,9 +197,9 @@ def test_an_iteration_step_reads_a_small_part_of_a_large_map(
 def test_iteration_steps_leave_the_map_input_untouched(
     fresh_store: Callable[[], RedisHistoryStore],
 ) -> None:
-    """Each iteration's step but the last changes the root frame's counters (``f:``)
+    """Each iteration's step but the last changes the root frame's counters (``c:``)
     without reading its data: the root's ``d:`` holds the same bytes after them as before,
-    and no step's write touches it."""
+    and no step's write touches it, nor the root frame's own field (``f:``)."""
     store = fresh_store()
     recorder = Recorder()
     runtime = Runtime(store, recorder)
@@ -204,7 +208,8 @@ def test_iteration_steps_leave_the_map_input_untouched(
     assert finish_task(runtime, eid, first, load(first.payload))
     key = store.key(eid, "state")
     before = store.redis.hget(key, "d:")
-    counters = store.redis.hget(key, "f:")
+    frame = store.redis.hget(key, "f:")
+    counters = store.redis.hget(key, "c:")
 
     writes: list[set[str]] = []
     append = store.append
@@ -218,9 +223,10 @@ def test_iteration_steps_leave_the_map_input_untouched(
     for _, command in recorder.sent[1:11]:
         assert finish_task(runtime, eid, command, measure(command.payload))
     assert store.redis.hget(key, "d:") == before
-    assert store.redis.hget(key, "f:") != counters  # the counters did change
-    assert all("d:" not in written for written in writes)
-    assert all("f:" in written for written in writes)
+    assert store.redis.hget(key, "f:") == frame
+    assert store.redis.hget(key, "c:") != counters  # the counters did change
+    assert all("d:" not in written and "f:" not in written for written in writes)
+    assert all("c:" in written for written in writes)
 
 
 # -- ResultPath / OutputPath need the Map state's input after the Map ends -----------------

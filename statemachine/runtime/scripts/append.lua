@@ -13,7 +13,10 @@
 -- ARGV[8] of state fields to set S, ARGV[9] of state fields to delete D, ARGV[10] the
 -- number of the execution's keys, ARGV[11] "1" to carry the commands out here, and then
 -- ARGV[12] a task whose outcome this append records, to forget ("": none), ARGV[13] its
--- deadlines member;
+-- deadlines member; ARGV[14..19] how the append may be rebased (store._rebasing): the
+-- counters field ("": it may not), their deltas, the finished count they must stay below,
+-- the SHA-1 of the head and the guarded fields as read, G the number of guarded fields,
+-- the most events a history holds; then G guarded field names;
 -- then E event JSONs, C command JSONs, when carrying C records of 4 (kind, task token,
 -- sorted set member, score), S field/value pairs, D field names, and meta field/value
 -- pairs to the end.
@@ -21,19 +24,61 @@
 -- timer in the same atomic step as the events, so no command waits in the outbox: the
 -- writer sends the tasks right after, and a writer that dies before sending leaves a task
 -- with a deadline, which the recovery loop sends again.
--- Returns {1, new last id, previous status} or {0, current last id}.
+-- Rebased: when the last event id moved on since the writer's read, the append is still
+-- made if the head and the guarded fields are as they were read and the counters stay
+-- below their bound; its events' ids shift past the events appended meanwhile (and
+-- references to them with them), their timestamps are no earlier than those events', and
+-- the counters change by the deltas rather than being set.
+-- Returns {1, new last id, previous status, id shift} or {0, current last id}.
 local current = redis.call('HGET', KEYS[1], 'last_event_id')
 if current == false then current = '0' end
-if current ~= ARGV[1] then
-  return {0, current}
-end
 local previous = redis.call('HGET', KEYS[1], 'status')
 if previous == false then previous = '' end
+local guards = tonumber(ARGV[18])
+local first = 20 + guards
+local events = tonumber(ARGV[6])
+local shift = 0
+local rebased = {}
+local counted = nil
+local last_time = nil
+if current ~= ARGV[1] then
+  if ARGV[14] == '' or previous ~= 'RUNNING' then return {0, current} end
+  if tonumber(current) + events > tonumber(ARGV[19]) then return {0, current} end
+  local read = {redis.call('HGET', KEYS[1], 'state') or ''}
+  for g = 0, guards - 1 do
+    read[#read + 1] = redis.call('HGET', KEYS[4], ARGV[20 + g]) or '\1'
+  end
+  if redis.sha1hex(table.concat(read, '\0')) ~= ARGV[17] then return {0, current} end
+  local now = redis.call('HGET', KEYS[4], ARGV[14])
+  if now == false then return {0, current} end
+  local r, f, x = string.match(now, '^(%-?%d+),(%-?%d+),(%-?%d+)$')
+  local dr, df, dx = string.match(ARGV[15], '^(%-?%d+),(%-?%d+),(%-?%d+)$')
+  if r == nil or f + df >= tonumber(ARGV[16]) then return {0, current} end
+  counted = (r + dr) .. ',' .. (f + df) .. ',' .. (x + dx)
+  shift = tonumber(current) - tonumber(ARGV[1])
+  local base = tonumber(ARGV[1])
+  local since = redis.call('HGET', KEYS[1], 'last_time') or ''
+  for e = 0, events - 1 do
+    local id, prev, middle, stamp, tail = string.match(ARGV[first + e],
+      '^{"id":(%d+),"previous_event_id":(%d+),(.-)"timestamp":"([^"]*)"(.*)$')
+    -- timestamps compare as text: both UTC, in the same fixed-width ISO form
+    if id == nil or #stamp ~= #since or string.sub(stamp, -6) ~= '+00:00'
+        or string.sub(since, -6) ~= '+00:00' then
+      return {0, current}
+    end
+    prev = tonumber(prev)
+    if prev > base then prev = prev + shift end
+    if stamp < since then stamp = since end
+    last_time = stamp
+    rebased[e + 1] = '{"id":' .. (tonumber(id) + shift) .. ',"previous_event_id":' .. prev
+      .. ',' .. middle .. '"timestamp":"' .. stamp .. '"' .. tail
+  end
+end
 local own = tonumber(ARGV[10])
 local carry = ARGV[11] == '1'
-local i = 14
-for _ = 1, tonumber(ARGV[6]) do
-  redis.call('RPUSH', KEYS[2], ARGV[i])
+local i = first
+for e = 1, events do
+  redis.call('RPUSH', KEYS[2], rebased[e] or ARGV[i])
   i = i + 1
 end
 local commands = i
@@ -63,19 +108,28 @@ if carry and ARGV[12] ~= '' then
   redis.call('ZREM', KEYS[own + 1], ARGV[13])
 end
 for _ = 1, tonumber(ARGV[8]) do
-  redis.call('HSET', KEYS[4], ARGV[i], ARGV[i + 1])
+  if counted ~= nil and ARGV[i] == ARGV[14] then
+    redis.call('HSET', KEYS[4], ARGV[i], counted)
+  else
+    redis.call('HSET', KEYS[4], ARGV[i], ARGV[i + 1])
+  end
   i = i + 2
 end
 for _ = 1, tonumber(ARGV[9]) do
   redis.call('HDEL', KEYS[4], ARGV[i])
   i = i + 1
 end
-redis.call('HSET', KEYS[1], 'last_event_id', ARGV[2], 'status', ARGV[4])
+local last = tostring(tonumber(ARGV[2]) + shift)
+redis.call('HSET', KEYS[1], 'last_event_id', last, 'status', ARGV[4])
 if ARGV[3] ~= '' then
   redis.call('HSET', KEYS[1], 'state', ARGV[3])
 end
 while i < #ARGV do
-  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  if last_time ~= nil and ARGV[i] == 'last_time' then
+    redis.call('HSET', KEYS[1], 'last_time', last_time)
+  else
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  end
   i = i + 2
 end
 -- Retention: a finished execution's keys expire together, in this same atomic step; an
@@ -94,4 +148,4 @@ if ARGV[4] ~= previous then
     end
   end
 end
-return {1, ARGV[2], previous}
+return {1, last, previous, shift}
