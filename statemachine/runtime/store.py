@@ -731,13 +731,15 @@ class RedisHistoryStore(Settling):
             raise Conflict(eid)
         shift = int(reply[3])
         if shift:
-            # Rebased after siblings' outcomes: the ids the events got.
+            # Rebased after siblings' outcomes: the ids and times the events got.
             last = state.last_event_id - len(events)
+            since = datetime.fromisoformat(_text(reply[4]))
             events[:] = [
                 event.model_copy(update={
                     "id": event.id + shift,
                     "previous_event_id": event.previous_event_id
                     + (shift if event.previous_event_id > last else 0),
+                    "timestamp": max(event.timestamp, since),
                 })
                 for event in events
             ]

@@ -66,7 +66,8 @@ class Reads:
 
             def spied(*args: Any, _real: Any = real, **kwargs: Any) -> Snapshot | None:
                 self.count += 1
-                return _real(*args, **kwargs)
+                snapshot: Snapshot | None = _real(*args, **kwargs)
+                return snapshot
 
             setattr(store, name, spied)
 
@@ -310,3 +311,122 @@ def test_an_outcome_that_would_pass_the_history_limit_is_decided_again(
     result = result_from_store(store, eid)
     assert result.output == [2, 4, 6]
     assert_well_formed(result.events)
+
+
+def test_an_outcome_whose_own_iteration_moved_on_since_its_read_is_decided_again(
+    fresh_store: Callable[[], RedisHistoryStore],
+) -> None:
+    """A slow handler's TaskStarted is recorded on its own while the handler runs
+    (workers/tasks.py), and its outcome, TaskStarted again then the success, is still
+    decided on the begin read: the iteration's own frame changed since that read (it has
+    started), so the outcome is not appended on it, a sibling's outcome in between or not,
+    but decided again on a fresh read, and the history records each task's start once."""
+    store = fresh_store()
+    recorder = Recorder()
+    runtime = Runtime(store, recorder)
+    eid = runtime.start(map_of(), {"items": [1, 2, 3]}, machine="rebase", name="slow")
+    commands = [command for _, command in recorder.sent]
+    bases = begin_all(runtime, eid, commands)
+    at = runtime.clock.now()
+    assert runtime.apply(eid, inputs.TaskStarted(time=at, token=commands[0].token))
+    assert succeed(runtime, eid, commands[1], bases[1])
+    reads = Reads(store)
+    assert succeed(runtime, eid, commands[0], bases[0], at=at)
+    assert reads.count > 0
+    assert succeed(runtime, eid, commands[2], bases[2])
+
+    result = result_from_store(store, eid)
+    assert result.status == "SUCCEEDED"
+    assert result.output == [2, 4, 6]
+    assert_well_formed(result.events)
+    types = [event.type for event in result.events]
+    assert types.count("LambdaFunctionStarted") == 3
+    assert types.count("LambdaFunctionSucceeded") == 3
+
+
+def test_branches_of_a_parallel_after_a_caught_map_are_decided_again(
+    fresh_store: Callable[[], RedisHistoryStore],
+) -> None:
+    """Only a Map iteration's outcome is appended on a stale read. A Parallel branch's
+    changes its frame's counters by one more finished (not also one fewer running), and
+    the frame may still hold the item count of a Map state it ran before (here five items,
+    a Map that failed and was caught), which is no bound for the Parallel's three
+    branches: each branch's outcome on its begin read is decided again, and the last one
+    ends the Parallel and the execution."""
+
+    def task(name: str, path: str = "$") -> dict[str, Any]:
+        state = {"Type": "Task", "Resource": FN + "Double", "InputPath": path, "End": True}
+        return {"StartAt": name, "States": {name: state}}
+
+    definition = json.dumps({"StartAt": "Each", "States": {
+        "Each": {
+            "Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": 0,
+            "ItemProcessor": task("Double"),
+            "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": None, "Next": "Both"}],
+            "Next": "Both",
+        },
+        "Both": {
+            "Type": "Parallel",
+            "Branches": [task(f"Branch{n}", f"$.items[{n}]") for n in range(3)],
+            "End": True,
+        },
+    }})
+    store = fresh_store()
+    recorder = Recorder()
+    runtime = Runtime(store, recorder)
+    eid = runtime.start(definition, {"items": [1, 2, 3, 4, 5]}, machine="rebase",
+                        name="parallel")
+    first = recorder.sent[0][1]
+    at = runtime.clock.now()
+    assert runtime.task_finished(
+        eid, first.token,
+        [inputs.TaskStarted(time=at, token=first.token),
+         inputs.TaskFailed(time=at, token=first.token, error="Boom", cause="no")],
+    )
+    branches = [command for _, command in recorder.sent[5:]]
+    assert len(branches) == 3
+    bases = begin_all(runtime, eid, branches)
+    reads = Reads(store)
+    for command, base in zip(branches, bases, strict=True):
+        assert succeed(runtime, eid, command, base)
+    assert reads.count >= 2  # the second and third branches read again
+
+    result = result_from_store(store, eid)
+    assert result.status == "SUCCEEDED"
+    assert result.output == [2, 4, 6]
+    assert_well_formed(result.events)
+
+
+def test_a_rebased_step_returns_its_events_as_they_were_appended(
+    fresh_store: Callable[[], RedisHistoryStore],
+) -> None:
+    """The events a step returns carry the ids they were appended with: an outcome
+    appended after a sibling's, on its begin read, comes back renumbered and retimed as it
+    is in the history (its previousEventIds into its own batch moved with it), and the state
+    it returns is at the history's last event id (``RedisHistoryStore.append``)."""
+    store = fresh_store()
+    recorder = Recorder()
+    runtime = Runtime(store, recorder)
+    eid = runtime.start(map_of(), {"items": [1, 2, 3]}, machine="rebase", name="returned")
+    commands = [command for _, command in recorder.sent]
+    bases = begin_all(runtime, eid, commands)
+    assert succeed(runtime, eid, commands[1], bases[1])
+    reads = Reads(store)
+    at = runtime.clock.now() - timedelta(seconds=5)  # before the sibling's: retimed
+    token = commands[0].token
+    decision = runtime.step(
+        eid,
+        [inputs.TaskStarted(time=at, token=token),
+         inputs.TaskSucceeded(time=at, token=token, output=2)],
+        base=bases[0],
+        finished=token,
+    )
+    assert reads.count == 0  # appended on the begin read, after the sibling's events
+    assert decision is not None and decision.events
+
+    stored = store.events(eid)
+    assert_well_formed(stored)
+    assert decision.events == stored[-len(decision.events):]
+    assert decision.events[0].id > bases[0].last_event_id + 1  # moved past the sibling's
+    assert decision.state.last_event_id == stored[-1].id
+    assert store.meta(eid, "last_event_id") == {"last_event_id": str(stored[-1].id)}

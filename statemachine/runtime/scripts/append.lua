@@ -29,7 +29,8 @@
 -- below their bound; its events' ids shift past the events appended meanwhile (and
 -- references to them with them), their timestamps are no earlier than those events', and
 -- the counters change by the deltas rather than being set.
--- Returns {1, new last id, previous status, id shift} or {0, current last id}.
+-- Returns {1, new last id, previous status, id shift, the time no event of a rebased append
+-- is earlier than ("" when not rebased)} or {0, current last id}.
 local current = redis.call('HGET', KEYS[1], 'last_event_id')
 if current == false then current = '0' end
 local previous = redis.call('HGET', KEYS[1], 'status')
@@ -38,6 +39,7 @@ local guards = tonumber(ARGV[18])
 local first = 20 + guards
 local events = tonumber(ARGV[6])
 local shift = 0
+local since = ''
 local rebased = {}
 local counted = nil
 local last_time = nil
@@ -57,7 +59,7 @@ if current ~= ARGV[1] then
   counted = (r + dr) .. ',' .. (f + df) .. ',' .. (x + dx)
   shift = tonumber(current) - tonumber(ARGV[1])
   local base = tonumber(ARGV[1])
-  local since = redis.call('HGET', KEYS[1], 'last_time') or ''
+  since = redis.call('HGET', KEYS[1], 'last_time') or ''
   for e = 0, events - 1 do
     local id, prev, middle, stamp, tail = string.match(ARGV[first + e],
       '^{"id":(%d+),"previous_event_id":(%d+),(.-)"timestamp":"([^"]*)"(.*)$')
@@ -148,4 +150,4 @@ if ARGV[4] ~= previous then
     end
   end
 end
-return {1, last, previous, shift}
+return {1, last, previous, shift, since}
