@@ -32,7 +32,9 @@ The raw Celery side acknowledges early, Celery's default, as a user writing it b
 ``--raw-late-acks`` gives it this runtime's ``acks_late`` and ``reject_on_worker_lost``.
 ``sfn worker``'s own default prefetch is 1 (a reserved message waits behind a long handler);
 ``--prefetch 1 --raw-late-acks`` compares both at that. Each runtime line also shows Redis
-commands per history event (``INFO stats`` delta).
+commands per history event (``INFO stats`` delta), and the chain and the Map print the CPU
+each side spent per task: its workers' process tree (Linux's /proc), Redis (``INFO cpu``)
+and this client process.
 """
 
 from __future__ import annotations

@@ -36,6 +36,9 @@ class Decision:
     state: ExecutionState
     events: list[HistoryEvent] = field(default_factory=list)
     commands: list[Command] = field(default_factory=list)
+    #: Whether it drew from the generator seeded by the history's position (a UUID, a
+    #: random number, a jittered backoff): taken at another position, it would differ.
+    drew: bool = False
 
 
 def decide(
@@ -72,7 +75,9 @@ def decide(
             errors.RUNTIME,
             f"Internal interpreter error: {detail}",
         )
-    return Decision(state=state, events=engine.events, commands=engine.commands)
+    return Decision(
+        state=state, events=engine.events, commands=engine.commands, drew=engine.drew
+    )
 
 
 def _terminate(

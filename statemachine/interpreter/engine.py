@@ -36,6 +36,21 @@ class HistoryLimitExceeded(Exception):
     pass
 
 
+class _Seeded(random.Random):
+    """``random.Random`` (the same draws) that notes whether anything was drawn: most
+    decisions hand it to the data flow and draw nothing."""
+
+    drawn = False
+
+    def random(self) -> float:
+        self.drawn = True
+        return super().random()
+
+    def getrandbits(self, k: int, /) -> int:
+        self.drawn = True
+        return super().getrandbits(k)
+
+
 class Engine:
     def __init__(self, definition: model.Definition, state: ExecutionState, now: datetime) -> None:
         self.definition = definition
@@ -44,7 +59,7 @@ class Engine:
         self.events: list[HistoryEvent] = []
         self.commands: list[Command] = []
         self._queue: deque[Callable[[], None]] = deque()
-        self._rng: random.Random | None = None
+        self._rng: _Seeded | None = None
 
     # -- history and commands -------------------------------------------------------
     def emit(
@@ -96,12 +111,17 @@ class Engine:
         if timer_id is not None and self.state.timers.pop(timer_id, None) is not None:
             self.command(CancelTimer(timer_id=timer_id))
 
+    @property
+    def drew(self) -> bool:
+        """Whether this decision drew from ``rng``."""
+        return self._rng is not None and self._rng.drawn
+
     def rng(self) -> random.Random:
         """One generator per decision, seeded by the execution and its position in history
         when first needed; draws happen in a fixed order, so a replay draws the same values."""
         if self._rng is None:
             seed = f"{self.state.execution_arn}#{self.state.last_event_id}".encode()
-            self._rng = random.Random(int.from_bytes(hashlib.sha256(seed).digest()[:8], "big"))
+            self._rng = _Seeded(int.from_bytes(hashlib.sha256(seed).digest()[:8], "big"))
         return self._rng
 
     # -- lookups --------------------------------------------------------------------

@@ -268,6 +268,7 @@ class Runtime:
         while True:
             appended: list[HistoryEvent] = []
             commands: list[Command] = []
+            drew = False
             try:
                 if check(snapshot):
                     assert snapshot is not None
@@ -278,6 +279,7 @@ class Runtime:
                         state = decision.state
                         appended += decision.events
                         commands += decision.commands
+                        drew = drew or decision.drew
                     require_data(state)
             except Incomplete as missing:
                 assert snapshot is not None
@@ -292,7 +294,7 @@ class Runtime:
             try:
                 carried = store.append(
                     eid, snapshot, state, appended, commands, meta,
-                    deadline_of=self.deadline, forget=finished, logs=logs,
+                    deadline_of=self.deadline, forget=finished, logs=logs, rebase=not drew,
                 )
             except Conflict:
                 logs = ()  # written with the first attempt

@@ -318,8 +318,13 @@ def _rebasing(
     finished); when none of what it read changed but those counters, and it is still not
     the last iteration, the same decision holds after the siblings', with event ids
     shifted past theirs (ids within the batch and references to them move; references to
-    older events stay) and timestamps no earlier than theirs. Anything else (a command, a
-    Map that ends, a failure, the head changing) is decided again on a fresh read.
+    older events stay), and timestamps no earlier than theirs. Not when the decision
+    depends on its own position or time: it drew random values (seeded by the position;
+    every failure draws, for a retry's jitter, and a failure's cause names the id its
+    state was entered at: the caller passes ``rebase=False``), or it entered a state
+    (whose $$.State.EnteredTime is the decision's time, which moving the timestamps would
+    leave behind). Anything else (a command, a Map that ends, the head changing) is
+    decided again on a fresh read.
 
     Returns: the counters field, its deltas, the finished count it must stay below, the
     SHA-1 of the head and the guarded fields' values as read, the number of those fields,
@@ -332,6 +337,9 @@ def _rebasing(
         or not events
         or not state.running
         or head != base.head
+        # A state entered in the batch computes with the batch's time ($$.State.EnteredTime),
+        # which the script's moving the timestamps past the siblings' would not move.
+        or any(event.type.endswith("StateEntered") for event in events)
     ):
         return _NOT_REBASED
     counted = [field for field, _ in sets if field.startswith(COUNTERS)]
@@ -348,7 +356,8 @@ def _rebasing(
     if [frame.running - old[0], frame.finished - old[1], frame.failed - old[2]] != [-1, 1, 0]:
         return _NOT_REBASED
     guarded = [name for name in base.fields if name[:2] in (FRAME, TASK, TIMER)]
-    values = [base.head, *[base.fields[name] or _ABSENT for name in guarded]]
+    values = [base.head]
+    values += [_ABSENT if base.fields[name] is None else str(base.fields[name]) for name in guarded]
     digest = hashlib.sha1("\0".join(values).encode("utf-8")).hexdigest()
     return (
         field, "-1,1,0", str(frame.item_count), digest, str(len(guarded)),
@@ -644,12 +653,14 @@ class RedisHistoryStore(Settling):
         deadline_of: Callable[[RunTask], datetime] | None = None,
         forget: str | None = None,
         logs: Sequence[LogEvent] = (),
+        rebase: bool = True,
     ) -> bool:
         """Append atomically if the execution is still at ``base`` (None: not yet created),
         or if what moved on since does not change this decision (a Map iteration's outcome
         after its siblings': ``_rebasing``; the events are then renumbered, in place, with
-        the ids they got); else raise Conflict. Writes the head, and the frames, tasks and
-        timers that differ from ``base``.
+        the ids they got; ``rebase`` False when the decision drew random values, which
+        depend on its position in the history); else raise Conflict. Writes the head, and
+        the frames, tasks and timers that differ from ``base``.
 
         With ``deadline_of``, on one Redis, the commands are carried out in the same atomic
         step (each task recorded with its deadline, each timer set or cancelled) and the
@@ -692,7 +703,7 @@ class RedisHistoryStore(Settling):
         own = len(keys)
         if carry:
             keys += [self.deadlines_key, self.timers_key]
-        rebase = _rebasing(base, state, head, sets, commands, events)
+        rebasing = _rebasing(base, state, head, sets, commands, events) if rebase else _NOT_REBASED
         args: list[Any] = [
             str(base.last_event_id if base is not None else 0),
             str(state.last_event_id),
@@ -707,7 +718,7 @@ class RedisHistoryStore(Settling):
             "1" if carry else "0",
             forget if carry and forget is not None else "",
             _member(eid, forget) if carry and forget is not None else "",
-            *rebase,
+            *rebasing,
             *[event.model_dump_json() for event in events],
             *[command.model_dump_json() for command in commands],
         ]

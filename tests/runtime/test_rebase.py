@@ -15,6 +15,7 @@ https://docs.aws.amazon.com/step-functions/latest/apireference/API_HistoryEvent.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -23,6 +24,7 @@ import pytest
 
 from statemachine.interpreter import inputs
 from statemachine.interpreter.commands import RunTask
+from statemachine.interpreter.context import context_time
 from statemachine.interpreter.events import HistoryEvent
 from statemachine.local import run_local
 from statemachine.runtime import store as store_module
@@ -430,3 +432,103 @@ def test_a_rebased_step_returns_its_events_as_they_were_appended(
     assert decision.events[0].id > bases[0].last_event_id + 1  # moved past the sibling's
     assert decision.state.last_event_id == stored[-1].id
     assert store.meta(eid, "last_event_id") == {"last_event_id": str(stored[-1].id)}
+
+
+def test_iterations_drawing_random_values_are_decided_again(
+    fresh_store: Callable[[], RedisHistoryStore],
+) -> None:
+    """States.UUID() draws from a generator seeded by the execution and its position in
+    the history, so a replay draws the same; decisions made on the same read would draw
+    the same values. An outcome that drew is decided again on a fresh read instead of
+    being appended on its begin read: every iteration gets an identifier of its own."""
+    definition = json.loads(map_of())
+    task = definition["States"]["Each"]["ItemProcessor"]["States"]["Double"]
+    task["ResultSelector"] = {"value.$": "$", "id.$": "States.UUID()"}
+    store = fresh_store()
+    recorder = Recorder()
+    runtime = Runtime(store, recorder)
+    eid = runtime.start(json.dumps(definition), {"items": [1, 2, 3, 4]}, machine="rebase",
+                        name="uuids")
+    commands = [command for _, command in recorder.sent]
+    bases = begin_all(runtime, eid, commands)
+    reads = Reads(store)
+    for command, base in zip(commands, bases, strict=True):
+        assert succeed(runtime, eid, command, base)
+    assert reads.count >= len(commands) - 1  # all but the first read again
+    result = result_from_store(store, eid)
+    assert result.status == "SUCCEEDED"
+    assert [item["value"] for item in result.output] == [2, 4, 6, 8]
+    assert len({item["id"] for item in result.output}) == 4
+    assert_well_formed(result.events)
+
+
+def test_a_caught_failure_names_its_own_iterations_event(
+    fresh_store: Callable[[], RedisHistoryStore],
+) -> None:
+    """An outcome that enters another state of its iteration, which fails and is caught:
+    T2's Arguments fail to evaluate, and the cause of States.Runtime names the event id T2
+    was entered at (caught, it ends up in the iteration's output). Text holds no ids a
+    rebase could move: such an outcome is decided again on a fresh read (a failure draws,
+    for a retry's jitter), so every cause names its own iteration's TaskStateEntered."""
+    definition = json.dumps({"QueryLanguage": "JSONata", "StartAt": "Each", "States": {"Each": {
+        "Type": "Map", "Items": "{% $states.input.items %}",
+        "ItemProcessor": {"StartAt": "T1", "States": {
+            "T1": {"Type": "Task", "Resource": FN + "Double", "Next": "T2"},
+            "T2": {"Type": "Task", "Resource": FN + "Double",
+                   "Arguments": "{% $number('abc') %}",
+                   "Catch": [{"ErrorEquals": ["States.ALL"],
+                              "Output": {"err": "{% $states.errorOutput %}"}, "Next": "Done"}],
+                   "Next": "Done"},
+            "Done": {"Type": "Pass", "End": True}}},
+        "End": True}}})
+    store = fresh_store()
+    recorder = Recorder()
+    runtime = Runtime(store, recorder)
+    eid = runtime.start(definition, {"items": [1, 2, 3]}, machine="rebase", name="entered")
+    commands = [command for _, command in recorder.sent]
+    bases = begin_all(runtime, eid, commands)
+    for command, base in zip(commands, bases, strict=True):
+        assert succeed(runtime, eid, command, base)
+    result = result_from_store(store, eid)
+    assert result.status == "SUCCEEDED"
+    assert_well_formed(result.events)
+    by_id = {event.id: event for event in result.events}
+    named = [int(re.search(r"event id #(\d+)", item["err"]["Cause"]).group(1))  # type: ignore[union-attr]
+             for item in result.output]
+    assert len(set(named)) == 3
+    for number in named:
+        entered = by_id[number]
+        assert entered.type == "TaskStateEntered" and entered.details == {
+            **(entered.details or {}), "name": "T2"}
+
+
+def test_an_iteration_entering_a_state_is_decided_again(
+    fresh_store: Callable[[], RedisHistoryStore],
+) -> None:
+    """An outcome that enters another state computes with its own time: here a Pass after
+    the Task outputs $$.State.EnteredTime. Timed before a sibling's outcome that was
+    appended first, it is not appended on its read with its timestamps moved past the
+    sibling's (the entered time in its output would stay behind) but decided again on a
+    fresh read: the output's entered time is its PassStateEntered event's timestamp."""
+    definition = json.loads(map_of())
+    processor = definition["States"]["Each"]["ItemProcessor"]
+    processor["States"]["Double"] = {"Type": "Task", "Resource": FN + "Double", "Next": "Stamp"}
+    processor["States"]["Stamp"] = {
+        "Type": "Pass", "Parameters": {"entered.$": "$$.State.EnteredTime"}, "End": True}
+    store = fresh_store()
+    recorder = Recorder()
+    runtime = Runtime(store, recorder)
+    eid = runtime.start(json.dumps(definition), {"items": [1, 2, 3]}, machine="rebase",
+                        name="stamped")
+    commands = [command for _, command in recorder.sent]
+    bases = begin_all(runtime, eid, commands)
+    early = runtime.clock.now()
+    assert succeed(runtime, eid, commands[1], bases[1], at=early + timedelta(seconds=5))
+    assert succeed(runtime, eid, commands[0], bases[0], at=early)
+    assert succeed(runtime, eid, commands[2], bases[2], at=early + timedelta(seconds=6))
+    result = result_from_store(store, eid)
+    assert result.status == "SUCCEEDED"
+    assert_well_formed(result.events)
+    entered = [event for event in result.events if event.type == "PassStateEntered"]
+    assert {item["entered"] for item in result.output} == {
+        context_time(event.timestamp) for event in entered}  # the context's milliseconds
