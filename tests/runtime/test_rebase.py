@@ -31,7 +31,7 @@ from statemachine.runtime import store as store_module
 from statemachine.runtime.engine import Runtime
 from statemachine.runtime.results import result_from_store
 from statemachine.runtime.store import RedisHistoryStore, Snapshot
-from tests.runtime.conftest import Recorder
+from tests.runtime.conftest import Ops, Recorder
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -159,6 +159,7 @@ def test_outcomes_in_another_order_than_they_began(
     assert result.output == [n * 2 for n in items]
     events = result.events
     assert_well_formed(events)
+    assert_iterations_chained(events)
     by_id = {event.id: event for event in events}
     for event in events:
         if event.type == "LambdaFunctionStarted":
@@ -532,3 +533,44 @@ def test_an_iteration_entering_a_state_is_decided_again(
     entered = [event for event in result.events if event.type == "PassStateEntered"]
     assert {item["entered"] for item in result.output} == {
         context_time(event.timestamp) for event in entered}  # the context's milliseconds
+
+
+@pytest.mark.timeout(180)
+def test_concurrent_maps_on_four_worker_processes_keep_well_formed_histories(ops: Ops) -> None:
+    """Real workers (four processes) finishing three Maps' iterations at once, most of
+    them appended after siblings' on their begin reads: every history is well formed,
+    records each iteration once, and gives each item's output in its place."""
+    definition = json.dumps({"StartAt": "Each", "States": {"Each": {
+        "Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": 0,
+        "ItemSelector": {"item.$": "$$.Map.Item.Value"},
+        "ItemProcessor": {"StartAt": "Quick", "States": {
+            "Quick": {"Type": "Task", "Resource": FN + "Quick", "End": True}}},
+        "End": True}}})
+    count = 60
+    eids = [ops.start(definition, {"items": list(range(count))}, machine="rebase-live")
+            for _ in range(3)]
+    for eid in eids:
+        result = ops.wait(eid, timeout=150)
+        assert result.status == "SUCCEEDED"
+        assert result.output == [{"item": n} for n in range(count)]
+        assert_well_formed(result.events)
+        types = [event.type for event in result.events]
+        assert types.count("LambdaFunctionSucceeded") == count
+        assert types.count("MapIterationSucceeded") == count
+        assert_iterations_chained(result.events)
+
+
+def assert_iterations_chained(events: list[HistoryEvent]) -> None:
+    """Each iteration's events link back, by previousEventId, to its own
+    MapIterationStarted (a rebase that left a reference unshifted would point into a
+    sibling's events, of the same types)."""
+    by_id = {event.id: event for event in events}
+    chain = ["TaskStateExited", "LambdaFunctionSucceeded", "LambdaFunctionStarted",
+             "LambdaFunctionScheduled", "TaskStateEntered", "MapIterationStarted"]
+    for event in events:
+        if event.type == "MapIterationSucceeded":
+            step = event
+            for expected in chain:
+                step = by_id[step.previous_event_id]
+                assert step.type == expected
+            assert step.details == event.details  # {"index": i, "name": ...}
