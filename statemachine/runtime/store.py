@@ -297,6 +297,9 @@ return 1
 
 #: ``_rebasing``'s answer for an append that may not be rebased.
 _NOT_REBASED = ("", "", "", "", "0", "0")
+#: How an iteration that ends (and is not the Map's last) changes its Map frame's counters
+#: (running, finished, failed): the one change a rebased append makes to them.
+_ITERATION_ENDED = (-1, 1, 0)
 
 
 def _rebasing(
@@ -353,14 +356,16 @@ def _rebasing(
     if before is None or frame is None or not frame.item_count:
         return _NOT_REBASED
     old = [int(n) for n in before.split(",")]
-    if [frame.running - old[0], frame.finished - old[1], frame.failed - old[2]] != [-1, 1, 0]:
+    new = (frame.running, frame.finished, frame.failed)
+    if tuple(after - was for after, was in zip(new, old, strict=True)) != _ITERATION_ENDED:
         return _NOT_REBASED
     guarded = [name for name in base.fields if name[:2] in (FRAME, TASK, TIMER)]
     values = [base.head]
     values += [_ABSENT if base.fields[name] is None else str(base.fields[name]) for name in guarded]
     digest = hashlib.sha1("\0".join(values).encode("utf-8")).hexdigest()
     return (
-        field, "-1,1,0", str(frame.item_count), digest, str(len(guarded)),
+        field, ",".join(map(str, _ITERATION_ENDED)), str(frame.item_count), digest,
+        str(len(guarded)),
         str(MAX_HISTORY_EVENTS), *guarded,
     )
 

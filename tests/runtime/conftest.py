@@ -12,6 +12,7 @@ the order they were sent, as the in-process driver does, which the comparisons r
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -41,6 +42,18 @@ ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 PROJECT_FILE = FIXTURES / "sfn.yaml"
 SFN = Path(sys.executable).parent / "sfn"
+FN = "arn:aws:lambda:us-east-1:123456789012:function:"
+#: A Map of no-op-sized Tasks (the project's Double) over ``$.items``, all at once.
+DOUBLE_MAP = json.dumps({"StartAt": "Each", "States": {"Each": {
+    "Type": "Map",
+    "ItemsPath": "$.items",
+    "MaxConcurrency": 0,
+    "ItemProcessor": {
+        "StartAt": "Double",
+        "States": {"Double": {"Type": "Task", "Resource": FN + "Double", "End": True}},
+    },
+    "End": True,
+}}})
 WORKER_START_SECONDS = 60
 
 

@@ -26,7 +26,7 @@ from statemachine.runtime.engine import Runtime
 from statemachine.runtime.logs import LogEvent
 from statemachine.runtime.results import result_from_store
 from statemachine.runtime.store import COUNTERS, RedisHistoryStore
-from tests.runtime.conftest import Recorder, finish_task
+from tests.runtime.conftest import DOUBLE_MAP, Recorder, finish_task
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -75,23 +75,7 @@ WAIT_THEN_TASK = json.dumps(
         },
     }
 )
-MAP = json.dumps(
-    {
-        "StartAt": "Each",
-        "States": {
-            "Each": {
-                "Type": "Map",
-                "ItemsPath": "$.items",
-                "MaxConcurrency": 0,
-                "ItemProcessor": {
-                    "StartAt": "Double",
-                    "States": {"Double": {"Type": "Task", "Resource": FN + "Double", "End": True}},
-                },
-                "End": True,
-            }
-        },
-    }
-)
+MAP = DOUBLE_MAP
 SUCCEEDED_TYPES = {"TaskSucceeded", "LambdaFunctionSucceeded"}
 
 

@@ -18,7 +18,7 @@ import json
 import re
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -31,27 +31,15 @@ from statemachine.runtime import store as store_module
 from statemachine.runtime.engine import Runtime
 from statemachine.runtime.results import result_from_store
 from statemachine.runtime.store import RedisHistoryStore, Snapshot
-from tests.runtime.conftest import Ops, Recorder
+from tests.runtime.conftest import DOUBLE_MAP, FN, Ops, Recorder
 
 pytestmark = pytest.mark.timeout(60)
 
-FN = "arn:aws:lambda:us-east-1:123456789012:function:"
-
-
 def map_of(tolerated: int | None = None) -> str:
-    state: dict[str, Any] = {
-        "Type": "Map",
-        "ItemsPath": "$.items",
-        "MaxConcurrency": 0,
-        "ItemProcessor": {
-            "StartAt": "Double",
-            "States": {"Double": {"Type": "Task", "Resource": FN + "Double", "End": True}},
-        },
-        "End": True,
-    }
+    definition = json.loads(DOUBLE_MAP)
     if tolerated is not None:
-        state["ToleratedFailureCount"] = tolerated
-    return json.dumps({"StartAt": "Each", "States": {"Each": state}})
+        definition["States"]["Each"]["ToleratedFailureCount"] = tolerated
+    return json.dumps(definition)
 
 
 def double(event: Any, context: Any = None) -> Any:
@@ -72,6 +60,24 @@ class Reads:
                 return snapshot
 
             setattr(store, name, spied)
+
+
+class Begun(NamedTuple):
+    store: RedisHistoryStore
+    runtime: Runtime
+    eid: str
+    commands: list[RunTask]
+    bases: list[Snapshot]
+
+
+def begin_map(store: RedisHistoryStore, definition: str, items: list[Any], name: str) -> Begun:
+    """An execution of ``definition`` over ``items`` whose tasks have all begun (each
+    with its begin read, the base its outcome is decided on) and none has finished."""
+    recorder = Recorder()
+    runtime = Runtime(store, recorder)
+    eid = runtime.start(definition, {"items": items}, machine="rebase", name=name)
+    commands = [command for _, command in recorder.sent]
+    return Begun(store, runtime, eid, commands, begin_all(runtime, eid, commands))
 
 
 def begin_all(runtime: Runtime, eid: str, commands: list[RunTask]) -> list[Snapshot]:
@@ -110,13 +116,8 @@ def test_outcomes_decided_on_one_read_are_appended_without_reading_again(
     decided on its own begin read: every one but the last is appended on it (no read
     again); the last ends the Map and is decided again on fresh reads. The history is the
     in-process driver's, event for event (types and previousEventIds)."""
-    store = fresh_store()
-    recorder = Recorder()
-    runtime = Runtime(store, recorder)
     items = list(range(20))
-    eid = runtime.start(map_of(), {"items": items}, machine="rebase", name="order")
-    commands = [command for _, command in recorder.sent]
-    bases = begin_all(runtime, eid, commands)
+    store, runtime, eid, commands, bases = begin_map(fresh_store(), map_of(), items, "order")
     reads = Reads(store)
     for command, base in zip(commands[:-1], bases[:-1], strict=True):
         assert succeed(runtime, eid, command, base)
@@ -144,13 +145,8 @@ def test_outcomes_in_another_order_than_they_began(
     come after the ones appended before it, its previousEventIds point into its own
     iteration (its TaskScheduled, then its own new events), and the Map's output keeps the
     items' order."""
-    store = fresh_store()
-    recorder = Recorder()
-    runtime = Runtime(store, recorder)
     items = list(range(8))
-    eid = runtime.start(map_of(), {"items": items}, machine="rebase", name="reverse")
-    commands = [command for _, command in recorder.sent]
-    bases = begin_all(runtime, eid, commands)
+    store, runtime, eid, commands, bases = begin_map(fresh_store(), map_of(), items, "reverse")
     for command, base in reversed(list(zip(commands, bases, strict=True))):
         assert succeed(runtime, eid, command, base)
 
@@ -178,12 +174,9 @@ def test_a_duplicate_outcome_on_a_stale_read_is_recorded_once(
 ) -> None:
     """The same outcome reported twice on the same begin read, siblings' in between: the
     second finds its task no longer awaited and records nothing."""
-    store = fresh_store()
-    recorder = Recorder()
-    runtime = Runtime(store, recorder)
-    eid = runtime.start(map_of(), {"items": [1, 2, 3]}, machine="rebase", name="twice")
-    commands = [command for _, command in recorder.sent]
-    bases = begin_all(runtime, eid, commands)
+    store, runtime, eid, commands, bases = begin_map(
+        fresh_store(), map_of(), [1, 2, 3], "twice"
+    )
     assert succeed(runtime, eid, commands[0], bases[0])
     assert succeed(runtime, eid, commands[1], bases[1])
     count = store.event_count(eid)
@@ -200,12 +193,9 @@ def test_no_outcome_is_appended_after_the_map_failed(
 ) -> None:
     """One iteration fails (no tolerance: the Map and the execution fail, the others are
     aborted); a sibling's success decided on its earlier read is not appended."""
-    store = fresh_store()
-    recorder = Recorder()
-    runtime = Runtime(store, recorder)
-    eid = runtime.start(map_of(), {"items": [1, 2, 3]}, machine="rebase", name="failed")
-    commands = [command for _, command in recorder.sent]
-    bases = begin_all(runtime, eid, commands)
+    store, runtime, eid, commands, bases = begin_map(
+        fresh_store(), map_of(), [1, 2, 3], "failed"
+    )
     assert succeed(runtime, eid, commands[0], bases[0])
     at = runtime.clock.now()
     assert runtime.task_finished(
@@ -225,12 +215,9 @@ def test_no_outcome_is_appended_after_the_map_failed(
 def test_no_outcome_is_appended_after_the_execution_stopped(
     fresh_store: Callable[[], RedisHistoryStore],
 ) -> None:
-    store = fresh_store()
-    recorder = Recorder()
-    runtime = Runtime(store, recorder)
-    eid = runtime.start(map_of(), {"items": [1, 2, 3]}, machine="rebase", name="stopped")
-    commands = [command for _, command in recorder.sent]
-    bases = begin_all(runtime, eid, commands)
+    store, runtime, eid, commands, bases = begin_map(
+        fresh_store(), map_of(), [1, 2, 3], "stopped"
+    )
     assert succeed(runtime, eid, commands[0], bases[0])
     runtime.stop(eid)
     count = store.event_count(eid)
@@ -245,13 +232,9 @@ def test_a_tolerated_failure_is_decided_again_on_a_fresh_read(
     """A failure changes the Map's failed count and may cross its threshold: it is not
     appended on a stale read but decided again; within ToleratedFailureCount the Map
     carries on and succeeds with the failure's error output in its place."""
-    store = fresh_store()
-    recorder = Recorder()
-    runtime = Runtime(store, recorder)
-    eid = runtime.start(map_of(tolerated=1), {"items": [1, 2, 3]}, machine="rebase",
-                        name="tolerated")
-    commands = [command for _, command in recorder.sent]
-    bases = begin_all(runtime, eid, commands)
+    store, runtime, eid, commands, bases = begin_map(
+        fresh_store(), map_of(tolerated=1), [1, 2, 3], "tolerated"
+    )
     assert succeed(runtime, eid, commands[0], bases[0])
     reads = Reads(store)
     at = runtime.clock.now()
@@ -275,12 +258,9 @@ def test_timestamps_of_a_rebased_outcome_are_no_earlier_than_its_siblings(
 ) -> None:
     """An outcome timed before a sibling's that was appended first gets the sibling's
     time: a history's timestamps never go backwards."""
-    store = fresh_store()
-    recorder = Recorder()
-    runtime = Runtime(store, recorder)
-    eid = runtime.start(map_of(), {"items": [1, 2, 3]}, machine="rebase", name="times")
-    commands = [command for _, command in recorder.sent]
-    bases = begin_all(runtime, eid, commands)
+    store, runtime, eid, commands, bases = begin_map(
+        fresh_store(), map_of(), [1, 2, 3], "times"
+    )
     early = runtime.clock.now()
     late = early + timedelta(seconds=5)
     assert succeed(runtime, eid, commands[1], bases[1], at=late)
@@ -298,12 +278,9 @@ def test_an_outcome_that_would_pass_the_history_limit_is_decided_again(
     interpreter enforces); when they would not, the outcome is decided again on a fresh
     read (here the limit the script checks is lowered to what the history already
     holds)."""
-    store = fresh_store()
-    recorder = Recorder()
-    runtime = Runtime(store, recorder)
-    eid = runtime.start(map_of(), {"items": [1, 2, 3]}, machine="rebase", name="limit")
-    commands = [command for _, command in recorder.sent]
-    bases = begin_all(runtime, eid, commands)
+    store, runtime, eid, commands, bases = begin_map(
+        fresh_store(), map_of(), [1, 2, 3], "limit"
+    )
     assert succeed(runtime, eid, commands[0], bases[0])
     monkeypatch.setattr(store_module, "MAX_HISTORY_EVENTS", store.event_count(eid) + 1)
     reads = Reads(store)
@@ -324,12 +301,9 @@ def test_an_outcome_whose_own_iteration_moved_on_since_its_read_is_decided_again
     decided on the begin read: the iteration's own frame changed since that read (it has
     started), so the outcome is not appended on it, a sibling's outcome in between or not,
     but decided again on a fresh read, and the history records each task's start once."""
-    store = fresh_store()
-    recorder = Recorder()
-    runtime = Runtime(store, recorder)
-    eid = runtime.start(map_of(), {"items": [1, 2, 3]}, machine="rebase", name="slow")
-    commands = [command for _, command in recorder.sent]
-    bases = begin_all(runtime, eid, commands)
+    store, runtime, eid, commands, bases = begin_map(
+        fresh_store(), map_of(), [1, 2, 3], "slow"
+    )
     at = runtime.clock.now()
     assert runtime.apply(eid, inputs.TaskStarted(time=at, token=commands[0].token))
     assert succeed(runtime, eid, commands[1], bases[1])
@@ -407,12 +381,9 @@ def test_a_rebased_step_returns_its_events_as_they_were_appended(
     appended after a sibling's, on its begin read, comes back renumbered and retimed as it
     is in the history (its previousEventIds into its own batch moved with it), and the state
     it returns is at the history's last event id (``RedisHistoryStore.append``)."""
-    store = fresh_store()
-    recorder = Recorder()
-    runtime = Runtime(store, recorder)
-    eid = runtime.start(map_of(), {"items": [1, 2, 3]}, machine="rebase", name="returned")
-    commands = [command for _, command in recorder.sent]
-    bases = begin_all(runtime, eid, commands)
+    store, runtime, eid, commands, bases = begin_map(
+        fresh_store(), map_of(), [1, 2, 3], "returned"
+    )
     assert succeed(runtime, eid, commands[1], bases[1])
     reads = Reads(store)
     at = runtime.clock.now() - timedelta(seconds=5)  # before the sibling's: retimed
@@ -445,13 +416,9 @@ def test_iterations_drawing_random_values_are_decided_again(
     definition = json.loads(map_of())
     task = definition["States"]["Each"]["ItemProcessor"]["States"]["Double"]
     task["ResultSelector"] = {"value.$": "$", "id.$": "States.UUID()"}
-    store = fresh_store()
-    recorder = Recorder()
-    runtime = Runtime(store, recorder)
-    eid = runtime.start(json.dumps(definition), {"items": [1, 2, 3, 4]}, machine="rebase",
-                        name="uuids")
-    commands = [command for _, command in recorder.sent]
-    bases = begin_all(runtime, eid, commands)
+    store, runtime, eid, commands, bases = begin_map(
+        fresh_store(), json.dumps(definition), [1, 2, 3, 4], "uuids"
+    )
     reads = Reads(store)
     for command, base in zip(commands, bases, strict=True):
         assert succeed(runtime, eid, command, base)
@@ -482,12 +449,9 @@ def test_a_caught_failure_names_its_own_iterations_event(
                    "Next": "Done"},
             "Done": {"Type": "Pass", "End": True}}},
         "End": True}}})
-    store = fresh_store()
-    recorder = Recorder()
-    runtime = Runtime(store, recorder)
-    eid = runtime.start(definition, {"items": [1, 2, 3]}, machine="rebase", name="entered")
-    commands = [command for _, command in recorder.sent]
-    bases = begin_all(runtime, eid, commands)
+    store, runtime, eid, commands, bases = begin_map(
+        fresh_store(), definition, [1, 2, 3], "entered"
+    )
     for command, base in zip(commands, bases, strict=True):
         assert succeed(runtime, eid, command, base)
     result = result_from_store(store, eid)
@@ -516,13 +480,9 @@ def test_an_iteration_entering_a_state_is_decided_again(
     processor["States"]["Double"] = {"Type": "Task", "Resource": FN + "Double", "Next": "Stamp"}
     processor["States"]["Stamp"] = {
         "Type": "Pass", "Parameters": {"entered.$": "$$.State.EnteredTime"}, "End": True}
-    store = fresh_store()
-    recorder = Recorder()
-    runtime = Runtime(store, recorder)
-    eid = runtime.start(json.dumps(definition), {"items": [1, 2, 3]}, machine="rebase",
-                        name="stamped")
-    commands = [command for _, command in recorder.sent]
-    bases = begin_all(runtime, eid, commands)
+    store, runtime, eid, commands, bases = begin_map(
+        fresh_store(), json.dumps(definition), [1, 2, 3], "stamped"
+    )
     early = runtime.clock.now()
     assert succeed(runtime, eid, commands[1], bases[1], at=early + timedelta(seconds=5))
     assert succeed(runtime, eid, commands[0], bases[0], at=early)
