@@ -22,7 +22,7 @@ idle side waits on its queue; this runtime's also ticks its scheduler, 4 times a
   same conditions; the table shows the medians of each side and of the pairs' ratios.
 - loop: a Pass/Choice loop of ``2 * --loops`` transitions (bench/transitions.py's
   definition) on the Redis runtime and on the in-process driver vs moto's interpreter
-  (``bench/transitions.py``'s ``run_moto``); transitions/s.
+  (``bench/transitions.py``'s ``run_moto``), ``--repeat`` rounds of the three; transitions/s.
 - starts: ``--starts`` executions of a one-Task machine started one after another by one
   client (executions started/s), then the time until the workers finished them all.
 - memory: Redis ``used_memory`` growth over those executions divided by their history
@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import os
 import signal
@@ -389,7 +390,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--starts", type=int, default=1000, help="executions to start")
     parser.add_argument(
-        "--repeat", type=int, default=5, help="runs of the chain and the Map, each side (median)"
+        "--repeat", type=int, default=5, help="runs of the chain, Map and loop, each side (median)"
     )
     parser.add_argument(
         "--raw-late-acks", action="store_true", help="raw Celery with this runtime's settings"
@@ -509,28 +510,40 @@ class Bench:
         )
 
     def loop(self, ours: Ours) -> Iterator[Row]:
+        """``--repeat`` rounds of the Redis runtime, the in-process driver and moto, each
+        round timed under the same conditions (a 2,000-transition run lasts a tenth of a
+        second here: one run is mostly noise); medians, and the median of each round's
+        ratio. Each run starts after a full garbage collection: moto leaves tens of
+        thousands of objects in reference cycles, and the collection that frees them
+        (100-400 ms) would otherwise land in whichever run comes next."""
         loops = self.args.loops
         count = 2 * loops
-        before = ours.commands()
-        seconds, result = ours.run(transitions.definition(loops), {"count": 0}, "loop")
-        assert result.output == {"count": loops}
-        per_event = (ours.commands() - before) / len(result.events)
-        local = transitions.run_ours(loops)
-        moto = transitions.run_moto(loops)
-        yield Row(
-            f"Pass/Choice loop, Redis ({count} transitions/s)",
-            per_second(count, seconds),
-            per_second(count, moto),
-            f"{moto / seconds:.1f}x",
-            f"vs moto; {per_event:.2f} Redis commands/event",
-        )
-        yield Row(
-            f"Pass/Choice loop, in-process ({count} transitions/s)",
-            per_second(count, local),
-            per_second(count, moto),
-            f"{moto / local:.1f}x",
-            "vs moto",
-        )
+        redis_runs, local_runs, moto_runs, commands = [], [], [], 0
+        for _ in range(self.args.repeat):
+            gc.collect()
+            before = ours.commands()
+            seconds, result = ours.run(transitions.definition(loops), {"count": 0}, "loop")
+            commands += ours.commands() - before
+            assert result.output == {"count": loops}
+            redis_runs.append(seconds)
+            gc.collect()
+            local_runs.append(transitions.run_ours(loops))
+            gc.collect()
+            moto_runs.append(transitions.run_moto(loops))
+        per_event = commands / len(result.events) / self.args.repeat
+        moto = statistics.median(moto_runs)
+        for case, runs, note in (
+            ("Redis", redis_runs, f"vs moto; {per_event:.2f} Redis commands/event"),
+            ("in-process", local_runs, "vs moto"),
+        ):
+            ratio = statistics.median(m / o for m, o in zip(moto_runs, runs, strict=True))
+            yield Row(
+                f"Pass/Choice loop, {case} ({count} transitions/s)",
+                per_second(count, statistics.median(runs)),
+                per_second(count, moto),
+                f"{ratio:.1f}x",
+                note,
+            )
 
     def starts(self, ours: Ours) -> Iterator[Row]:
         count, store = self.args.starts, ours.runtime.store

@@ -112,6 +112,11 @@ class Path:
     def is_reference(self) -> bool:
         return self.steps is not None
 
+    @property
+    def is_root(self) -> bool:
+        """``$``: selects the whole input (InputPath's and OutputPath's default)."""
+        return self.steps == () and self.variable is None and not self.on_context
+
     def select(self, scope: Scope) -> Any:
         """The value this path selects; raises PathNotFound when a definite path misses."""
         if self.variable is not None:

@@ -17,12 +17,20 @@ def payload_size(value: Any) -> int:
     return len(to_json(value).encode("utf-8"))
 
 
-def check_payload(value: Any, what: str) -> None:
-    """Raise States.DataLimitExceeded when ``value`` exceeds AWS's 256 KiB limit."""
-    size = payload_size(value)
+def payload_json(value: Any, what: str) -> str:
+    """The JSON text of ``value`` (which events then carry, serialised once); raise
+    States.DataLimitExceeded when it exceeds AWS's 256 KiB limit."""
+    return checked_size(to_json(value), what)
+
+
+def checked_size(text: str, what: str) -> str:
+    """``text``, the JSON text of the ``what``; raise States.DataLimitExceeded when it
+    exceeds AWS's 256 KiB limit."""
+    size = len(text) if text.isascii() else len(text.encode("utf-8"))
     if size > errors.PAYLOAD_LIMIT_BYTES:
         raise errors.StatesFailure(
             errors.DATA_LIMIT_EXCEEDED,
             f"The {what} has exceeded the maximum allowed size of "
             f"{errors.PAYLOAD_LIMIT_BYTES} bytes (size: {size} bytes).",
         )
+    return text

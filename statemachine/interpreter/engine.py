@@ -18,7 +18,7 @@ from typing import Any
 from statemachine import errors
 from statemachine.dataflow.paths import Path, PathNotFound, ResultPathMismatch, write_result
 from statemachine.dataflow.scope import Scope
-from statemachine.dataflow.serialize import check_payload, to_json
+from statemachine.dataflow.serialize import payload_json, to_json
 from statemachine.interpreter import variables
 from statemachine.interpreter.commands import CancelTimer, Command, StartTimer
 from statemachine.interpreter.context import context_object, context_time
@@ -56,6 +56,8 @@ class Engine:
         self.definition = definition
         self.state = state
         self.now = now
+        #: ``now`` as the context object writes it (``$$.State.EnteredTime``).
+        self.now_text = context_time(now)
         self.events: list[HistoryEvent] = []
         self.commands: list[Command] = []
         self._queue: deque[Callable[[], None]] = deque()
@@ -163,6 +165,8 @@ class Engine:
         """InputPath/OutputPath/ItemsPath: null gives {}, a missing definite path fails."""
         if path is None:
             return {}
+        if path.is_root:
+            return data
         try:
             return path.select(self.scope(frame, data))
         except PathNotFound:
@@ -198,10 +202,15 @@ class Engine:
         while True:
             frame.state = name
             frame.input = raw_input
-            frame.entered_time = context_time(self.now)
-            frame.retries = []
-            frame.retry_count = 0
-            frame.waiting = None
+            frame.entered_time = self.now_text
+            # Reset only what a previous state left set: most states leave nothing, and
+            # this runs at every state entered.
+            if frame.retries:
+                frame.retries = []
+            if frame.retry_count:
+                frame.retry_count = 0
+            if frame.waiting is not None:
+                frame.waiting = None
             spec = self.definition_of(frame)
             frame.entered_previous = frame.last_id
             frame.entered_id = self.emit(
@@ -282,10 +291,10 @@ class Engine:
     ) -> None:
         """Check the output, commit the assignments, emit <Type>StateExited (AWS adds
         ``assignedVariables`` and ``assignedVariablesDetails`` when the state assigned any)."""
-        check_payload(output, f"state/task '{frame.state}' output")
+        text = payload_json(output, f"state/task '{frame.state}' output")
         details: dict[str, Any] = {"name": frame.state}
         details.update(variables.commit(self, frame, assigned))
-        details["output"] = to_json(output)
+        details["output"] = text
         details["outputDetails"] = {"truncated": False}
         self.emit(frame, f"{spec.type}StateExited", details)
 

@@ -45,7 +45,6 @@ from statemachine import errors
 from statemachine.dataflow.serialize import payload_size
 from statemachine.errors import PAYLOAD_LIMIT_BYTES
 from statemachine.interpreter.commands import StartTimer
-from statemachine.interpreter.context import context_time
 from statemachine.interpreter.engine import Engine
 from statemachine.interpreter.state import ExecutionState, Frame, Waiting, entry
 from statemachine.interpreter.states import composite
@@ -82,7 +81,7 @@ def redrive(engine: Engine) -> None:
     state.status = "RUNNING"
     state.output = state.error = state.cause = None
     state.redrive_count += 1
-    state.redrive_time = context_time(engine.now)
+    state.redrive_time = engine.now_text
     root.last_id = engine.emit(None, "ExecutionRedriven", {"redriveCount": state.redrive_count})
     timeout = engine.definition.timeout_seconds
     if timeout is not None:

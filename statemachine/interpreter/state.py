@@ -213,8 +213,16 @@ class Frame(BaseModel):
                 if missing is not None:
                     # Setting one and not the other would lose the other when it is written.
                     raise Incomplete(missing)
-            super().__setattr__(name, value)
+            if name in _FRAME_FIELDS:
+                # What pydantic does for a field when assignments are not validated, without
+                # its handler lookup: the interpreter sets a dozen fields per state it runs.
+                self.__dict__[name] = value
+                self.__pydantic_fields_set__.add(name)
+            else:
+                super().__setattr__(name, value)
 
+
+_FRAME_FIELDS = frozenset(Frame.model_fields)
 
 #: A frame's data fields: kept apart from its other fields by the durable store.
 FRAME_DATA = ("input", "effective_input")

@@ -67,13 +67,16 @@ class _State(_Model):
     # The effective query language (the state's own, else the machine's), set by load.py.
     _language: str = PrivateAttr(default="JSONPath")
 
+    # The properties read private attributes from ``__pydantic_private__`` directly:
+    # ``self._x`` goes through pydantic's ``__getattr__``, several times slower, and these
+    # are read at every state the interpreter runs.
     @property
     def language(self) -> str:
-        return self._language
+        return self.__pydantic_private__["_language"]  # type: ignore[no-any-return,index]
 
     @property
     def jsonata(self) -> bool:
-        return self._language == "JSONata"
+        return self.language == "JSONata"
 
     @property
     def next_state(self) -> str | None:
@@ -145,11 +148,11 @@ class ChoiceState(_State):
 
     @property
     def rules(self) -> list[Any]:
-        return self._rules
+        return self.__pydantic_private__["_rules"]  # type: ignore[no-any-return,index]
 
     @property
     def rule_assigns(self) -> list[Any]:
-        return self._rule_assigns
+        return self.__pydantic_private__["_rule_assigns"]  # type: ignore[no-any-return,index]
 
 
 class WaitState(_Flow):

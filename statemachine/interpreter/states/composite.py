@@ -20,7 +20,7 @@ from typing import Any
 from statemachine import errors
 from statemachine.dataflow.jsonata import QueryEvaluationFailure
 from statemachine.dataflow.jsonata_results import json_type, require_type
-from statemachine.dataflow.serialize import check_payload, to_json
+from statemachine.dataflow.serialize import payload_json, to_json
 from statemachine.dataflow.templates import select_field
 from statemachine.interpreter import dataflow
 from statemachine.interpreter.engine import Engine
@@ -33,7 +33,7 @@ Step = tuple[str, Any] | None
 
 def _effective_input(engine: Engine, frame: Frame, spec: Any) -> Any:
     data = dataflow.effective_input(engine, frame, spec)
-    check_payload(data, f"state '{frame.state}' input")
+    payload_json(data, f"state '{frame.state}' input")
     return data
 
 

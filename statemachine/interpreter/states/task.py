@@ -30,7 +30,7 @@ from typing import Any
 
 from statemachine import errors
 from statemachine.dataflow.paths import Path
-from statemachine.dataflow.serialize import check_payload, to_json
+from statemachine.dataflow.serialize import checked_size, payload_json, to_json
 from statemachine.dataflow.templates import select_field
 from statemachine.interpreter import dataflow
 from statemachine.interpreter.commands import RunTask
@@ -98,7 +98,7 @@ def run_task(engine: Engine, frame: Frame, spec: model.TaskState) -> Step:
         payload = data
         if spec.parameters is not None:
             payload = spec.parameters.evaluate(engine.scope(frame, data, token=token))
-    check_payload(payload, f"state/task '{frame.state}' input")
+    payload_text = payload_json(payload, f"state/task '{frame.state}' input")
     timeout, heartbeat = _timeouts(engine, frame, spec, data)
     kind = resource_kind(spec.resource)
     if kind == "unsupported":
@@ -111,7 +111,7 @@ def run_task(engine: Engine, frame: Frame, spec: model.TaskState) -> Step:
         function = function_name(spec.resource)
         event = payload
         details: dict[str, Any] = {
-            "input": to_json(payload),
+            "input": payload_text,
             "inputDetails": {"truncated": False},
             "resource": spec.resource,
         }
@@ -130,7 +130,7 @@ def run_task(engine: Engine, frame: Frame, spec: model.TaskState) -> Step:
             "resourceType": "lambda",
             "resource": _service_resource(spec),
             "region": _region(engine),
-            "parameters": to_json(payload),
+            "parameters": payload_text,
         }
         if timeout is not None:
             details["timeoutInSeconds"] = timeout
@@ -284,12 +284,13 @@ def _succeeded(
     engine: Engine, frame: Frame, spec: model.TaskState, event_type: str, result: Any
 ) -> Step:
     """Record the task's result and leave the state with it."""
+    text = to_json(result)
     engine.emit(
         frame,
         event_type,
-        _task_details(spec, {"output": to_json(result), "outputDetails": {"truncated": False}}),
+        _task_details(spec, {"output": text, "outputDetails": {"truncated": False}}),
     )
-    check_payload(result, f"state/task '{frame.state}' result")
+    checked_size(text, f"state/task '{frame.state}' result")
     output, assigned = dataflow.result_output(engine, frame, spec, result)
     return engine.exit_state(frame, spec, output, assigned)
 

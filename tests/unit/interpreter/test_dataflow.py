@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.unit.interpreter.conftest import machine, task, types
 
 
@@ -197,3 +199,22 @@ def test_oversized_result_fails_with_data_limit_exceeded_not_caught_by_all(run: 
     )
     assert result.status == "FAILED"
     assert result.error == "States.DataLimitExceeded"
+
+
+@pytest.mark.parametrize(("count", "fails"), [(131_071, False), (131_072, True)])
+def test_payload_size_counts_utf8_bytes_not_characters(run: Any, count: int, fails: bool) -> None:
+    """The 256 KiB limit is on "data as a UTF-8 encoded string"
+    (https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html): an output of
+    131,072 two-byte characters is 262,146 bytes with its quotes, over 262,144 (a count of
+    characters would take it for half that); one of 131,071 is the limit exactly, allowed."""
+    text = "é" * count
+    result = run(machine({"P": {"Type": "Pass", "Result": text, "End": True}}))
+    size = len(f'"{text}"'.encode())
+    if fails:
+        assert (result.status, result.error) == ("FAILED", "States.DataLimitExceeded")
+        assert result.cause == (
+            "The state/task 'P' output has exceeded the maximum allowed size of 262144 bytes "
+            f"(size: {size} bytes)."
+        )
+    else:
+        assert result.status == "SUCCEEDED" and size == 262_144

@@ -156,3 +156,20 @@ def test_dumping_without_the_data_fields_works_and_holds_the_rest() -> None:
     assert frame.model_dump_json(exclude_defaults=True, exclude=exclude) == (
         whole.model_dump_json(exclude_defaults=True, exclude=exclude)
     )
+
+
+def test_assignment_matches_pydantics_own() -> None:
+    """``Frame.__setattr__`` writes a field itself (the interpreter sets a dozen per state),
+    which is what pydantic does only while assignments are not validated: a frame set field
+    by field equals one built with the same values, counts the fields as set, and an
+    unknown name is refused as pydantic refuses it."""
+    assert not Frame.model_config.get("validate_assignment")
+    frame = Frame(id="/0")
+    frame.state, frame.last_id, frame.retries = "A", 7, [1]
+    assert frame == Frame(id="/0", state="A", last_id=7, retries=[1])
+    assert {"state", "last_id", "retries"} <= frame.model_fields_set
+    assert frame.model_dump_json(exclude_defaults=True) == (
+        '{"id":"/0","state":"A","last_id":7,"retries":[1]}'
+    )
+    with pytest.raises(ValueError, match="no field"):
+        frame.not_a_field = 1  # type: ignore[attr-defined]
