@@ -8,6 +8,7 @@ Pass/Choice states never recurses and the order of events is deterministic.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import random
 from collections import deque
@@ -56,12 +57,16 @@ class Engine:
         self.definition = definition
         self.state = state
         self.now = now
-        #: ``now`` as the context object writes it (``$$.State.EnteredTime``).
-        self.now_text = context_time(now)
         self.events: list[HistoryEvent] = []
         self.commands: list[Command] = []
         self._queue: deque[Callable[[], None]] = deque()
         self._rng: _Seeded | None = None
+
+    @functools.cached_property
+    def now_text(self) -> str:
+        """``now`` as the context object writes it (``$$.State.EnteredTime``): formatted
+        once per decision, for every state it enters."""
+        return context_time(self.now)
 
     # -- history and commands -------------------------------------------------------
     def emit(
