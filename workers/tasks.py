@@ -5,12 +5,20 @@ recorded in an execution's outbox, and it sends one ``run_handler`` message whos
 is the command's token (deterministic: a re-dispatch of the same attempt carries the same
 id, so logs and ``celery inspect`` show one attempt, however often it was sent).
 
-``run_handler(eid, command_json)`` runs in a worker: it records ``TaskStarted``, runs the
-registered function through ``workers.invoke.invoke_task`` (the very code the in-process
-driver uses, so both drivers turn a handler's behaviour into the same outcome), and
-reports the outcome with ``Runtime.task_finished``. Everything it does is safe to repeat:
-Celery may deliver a message twice (late acks, worker loss, the recovery loop's
-re-dispatch) and every ``apply`` is conditional, so a duplicate completion is recorded once.
+``run_handler(eid, command_json, sent_json)`` runs in a worker: it begins the task, runs
+the registered function through ``workers.invoke.invoke_task`` (the very code the
+in-process driver uses, so both drivers turn a handler's behaviour into the same outcome),
+and reports the outcome, with its TaskStarted, with ``Runtime.task_finished``. Everything
+it does is safe to repeat: Celery may deliver a message twice (late acks, worker loss, the
+recovery loop's re-dispatch) and every ``apply`` is conditional, so a duplicate completion
+is recorded once.
+
+Beginning a task is a round trip to Redis (``Runtime.begin_task``: is it still awaited, its
+deadline from now, its start count, the snapshot its outcome is decided on), except for
+the first delivery of its first message when that message carries the snapshot
+(``sent_json``, ``Runtime.resume_task``) and nothing that stops awaiting a task happened to
+the execution since it was sent. Such a begin is not counted: every later delivery is, one
+more than the count (``MAX_STARTS``).
 
 One ``Runtime`` per Celery app and process (``runtime_for``): built on first use, after a
 prefork child was forked, so no Redis connection is shared across processes.
@@ -30,9 +38,14 @@ from celery import Celery, Task, shared_task
 from statemachine.interpreter import inputs
 from statemachine.interpreter.commands import RunTask
 from statemachine.interpreter.states.task import request_id
-from statemachine.runtime.engine import MAX_TASK_SECONDS, Runtime
+from statemachine.runtime.engine import (
+    FIRST_SENT,
+    MAX_TASK_SECONDS,
+    Runtime,
+    deferred_start,
+)
 from statemachine.runtime.logs import LogEvent
-from statemachine.runtime.store import RedisHistoryStore, redis_client
+from statemachine.runtime.store import RedisHistoryStore, Snapshot, redis_client
 from workers.invoke import invoke_task
 from workers.logs import stream_name
 from workers.registry import FunctionSpec, Handler, Project, ProjectError, load_project
@@ -65,9 +78,9 @@ class CeleryDispatcher:
         self.app = app
         self.project = project
 
-    def run_task(self, eid: str, command: RunTask) -> None:
+    def run_task(self, eid: str, command: RunTask, sent: str = FIRST_SENT) -> None:
         self.app.send_task(
-            RUN_HANDLER, args=[eid, command.model_dump_json()], task_id=command.token
+            RUN_HANDLER, args=[eid, command.model_dump_json(), sent], task_id=command.token
         )
 
     def task_seconds(self, command: RunTask) -> float:
@@ -81,11 +94,19 @@ class CeleryDispatcher:
         return min(limits) if limits else MAX_TASK_SECONDS
 
 
+#: Brokers whose transport marks a message it gives back (its worker process died, its
+#: visibility timeout passed) as redelivered: kombu's Redis transport and AMQP. With
+#: another, a first message's first delivery cannot be told from a later one, so every
+#: begin reads and is counted (``_begin``).
+_FLAGS_REDELIVERY = ("redis", "rediss", "redis+socket", "amqp", "amqps", "pyamqp")
+
+
 @dataclass
 class _Services:
     pid: int
     runtime: Runtime
     project: Project | None
+    flags_redelivery: bool
 
 
 _services: dict[int, _Services] = {}
@@ -101,7 +122,9 @@ def _build(app: Celery) -> _Services:
     client = redis_client(conf.get("sfn_redis_url"))
     store = RedisHistoryStore(client, prefix=conf.get("sfn_prefix") or "sfn")
     runtime = Runtime(store, CeleryDispatcher(app, project))
-    return _Services(pid=os.getpid(), runtime=runtime, project=project)
+    scheme = str(conf.get("broker_url") or "").partition("://")[0]
+    return _Services(pid=os.getpid(), runtime=runtime, project=project,
+                     flags_redelivery=scheme in _FLAGS_REDELIVERY)
 
 
 def services_for(app: Celery) -> _Services:
@@ -177,20 +200,6 @@ def _exit_cause(token: str) -> str:
     return json.dumps(document, separators=(",", ":"))
 
 
-def _start_with_outcome(command: RunTask) -> bool:
-    """Whether TaskStarted can wait to be recorded with the outcome, in the same step (one
-    read and one write of the execution per task instead of two). Not when anything can
-    happen between the two: a TimeoutSeconds or HeartbeatSeconds timer may fire while the
-    handler runs (AWS's history then shows the task started before it timed out), and a
-    ``.waitForTaskToken`` task waits for its callback after the handler returns. The
-    event keeps the time the handler started."""
-    return (
-        command.timeout_seconds is None
-        and command.heartbeat_seconds is None
-        and not command.resource.endswith(".waitForTaskToken")
-    )
-
-
 def _outcome(
     runtime: Runtime,
     project: Project | None,
@@ -234,13 +243,39 @@ def _outcome(
     )
 
 
-def _run_handler(task: Task, eid: str, command_json: str) -> None:
+def _begin(
+    task: Task,
+    runtime: Runtime,
+    eid: str,
+    command: RunTask,
+    sent_json: str | None,
+    flags_redelivery: bool = True,
+) -> tuple[int, Snapshot | None]:
+    """``Runtime.begin_task``'s answer for this delivery, without its round trip when the
+    message's base can stand for it (``Runtime.resume_task``)."""
+    if sent_json is None or not flags_redelivery:
+        # A message sent before messages said which is the first, or a broker that does
+        # not say which delivery is a later one: every begin is counted.
+        return runtime.begin_task(eid, command)
+    sent = json.loads(sent_json)
+    redelivered = bool((task.request.delivery_info or {}).get("redelivered"))
+    first = bool(sent.get("first")) and not redelivered
+    if first and deferred_start(command):
+        base = runtime.resume_task(eid, command, sent)
+        if base is not None:
+            return 1, base
+    return runtime.begin_task(eid, command, count=not first, uncounted=1)
+
+
+def _run_handler(
+    task: Task, eid: str, command_json: str, sent_json: str | None = None
+) -> None:
     """Run one Task state attempt and record its outcome in the execution's history."""
     services = services_for(task.app)
     runtime = services.runtime
     command = RunTask.model_validate_json(command_json)
     token = command.token
-    starts, base = runtime.begin_task(eid, command)
+    starts, base = _begin(task, runtime, eid, command, sent_json, services.flags_redelivery)
     if not starts:
         # A late or duplicate delivery: the attempt already finished (or timed out, or the
         # execution stopped, or a .waitForTaskToken task's handler already returned and it
@@ -250,7 +285,7 @@ def _run_handler(task: Task, eid: str, command_json: str) -> None:
         runtime.store.forget_task(eid, token)
         return
     started = inputs.TaskStarted(time=runtime.clock.now(), token=token)
-    deferred = _start_with_outcome(command)
+    deferred = deferred_start(command)
     if not deferred:
         runtime.apply(eid, started)
         base = None  # stale now
@@ -290,5 +325,5 @@ def _run_handler(task: Task, eid: str, command_json: str) -> None:
 
 
 #: The Celery task (registered on every app, as Celery's shared tasks are); its messages
-#: carry ``[eid, command_json]``.
+#: carry ``[eid, command_json, sent_json]``.
 run_handler = shared_task(bind=True, name=RUN_HANDLER, ignore_result=True)(_run_handler)

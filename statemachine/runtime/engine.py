@@ -39,6 +39,7 @@ from statemachine.runtime.store import (
     INPUT,
     TASK,
     TIMER,
+    Appended,
     Conflict,
     RedisHistoryStore,
     Snapshot,
@@ -55,6 +56,16 @@ MAX_TASK_SECONDS = 900
 #: Seconds between the scheduler's housekeeping passes (expired executions' index
 #: entries, old function logs).
 HOUSEKEEPING_SECONDS = 30.0
+#: How long a worker process takes an execution's ``epoch`` and status as current
+#: (``Runtime.undisturbed``): a handler whose task stopped being awaited (a stop, a
+#: failure, a timeout, an abort) may still begin this long after, as one whose begin read
+#: came just before would.
+CURRENT_SECONDS = 0.1
+#: What a task's message says of itself (its third argument, JSON) when it carries no base:
+#: the first message of its attempt (sent by the append or from the outbox), or one the
+#: recovery loop sent again.
+FIRST_SENT = '{"first": true}'
+RESENT = '{"first": false}'
 
 
 def canonical_json(value: Any) -> str:
@@ -96,13 +107,28 @@ def _not_before(
     ]
 
 
+def deferred_start(command: RunTask) -> bool:
+    """Whether a task's TaskStarted can wait to be recorded with its outcome, in the same
+    step (one read and one write of the execution per task instead of two). Not when
+    anything can happen between the two: a TimeoutSeconds or HeartbeatSeconds timer may
+    fire while the handler runs (AWS's history then shows the task started before it timed
+    out), and a ``.waitForTaskToken`` task waits for its callback after the handler
+    returns. The event keeps the time the handler started. Only such a task's message
+    carries its base (``Runtime.resume_task``)."""
+    return (
+        command.timeout_seconds is None
+        and command.heartbeat_seconds is None
+        and not command.resource.endswith(".waitForTaskToken")
+    )
+
+
 def arn_of(eid: str) -> str:
     machine, _, name = eid.partition(":")
     return execution_arn(machine, name)
 
 
 class Dispatcher(Protocol):
-    def run_task(self, eid: str, command: RunTask) -> None: ...
+    def run_task(self, eid: str, command: RunTask, sent: str = FIRST_SENT) -> None: ...
 
     def task_seconds(self, command: RunTask) -> float: ...
 
@@ -128,6 +154,8 @@ class Runtime:
         )
         self._definition: Callable[[str], Definition] = lru_cache(maxsize=64)(self._load)
         self._next_housekeeping = 0.0
+        #: ``undisturbed``'s reads: execution -> (epoch, status, when read, monotonic).
+        self._disruptions: dict[str, tuple[int, str, float]] = {}
 
     def _load(self, version: str) -> Definition:
         return load_definition(self.store.get_definition(version))
@@ -188,15 +216,15 @@ class Runtime:
             **(extra_meta or {}),
         }
         try:
-            carried = self.store.append(
+            appended = self.store.append(
                 eid, None, decision.state, decision.events, decision.commands,
-                extra_meta=meta, deadline_of=self.deadline,
+                extra_meta=meta, deadline_of=self.deadline, base_for=deferred_start,
             )
         except Conflict:
             # Another start of the same name won the race: the same rules apply to it.
             self._existing(eid, input)
             return eid
-        self._send(eid, decision.commands, carried)
+        self._send(eid, decision.commands, appended)
         return eid
 
     def _existing(self, eid: str, input: Any) -> bool:
@@ -258,6 +286,9 @@ class Runtime:
         the step's first round trip.
         """
         lookups = _lookups(events)
+        # The tasks whose outcome or callback answer the events report: an append that
+        # stops awaiting one of them disturbs no other task (``RedisHistoryStore.append``).
+        answered = {token for token in (getattr(e, "token", None) for e in events) if token}
         store = self.store
 
         def read() -> Snapshot | None:
@@ -292,29 +323,36 @@ class Runtime:
                 break
             meta = extra_meta(state) if extra_meta is not None else None
             try:
-                carried = store.append(
+                done = store.append(
                     eid, snapshot, state, appended, commands, meta,
                     deadline_of=self.deadline, forget=finished, logs=logs, rebase=not drew,
+                    base_for=deferred_start, answered=answered,
                 )
             except Conflict:
                 logs = ()  # written with the first attempt
                 snapshot, fresh = read(), True
                 continue
-            self._send(eid, commands, carried, finished)
+            self._send(eid, commands, done, finished)
             return Decision(state=state, events=appended, commands=commands)
         if finished is not None or logs:
             self.carry_out(eid, [], finished=finished, logs=logs)
         return None
 
     def _send(
-        self, eid: str, commands: Sequence[Command], carried: bool, finished: str | None = None
+        self,
+        eid: str,
+        commands: Sequence[Command],
+        appended: Appended,
+        finished: str | None = None,
     ) -> None:
         """Send the tasks of an append that carried out its commands (and forgot
-        ``finished``); else carry them out from the outbox and forget ``finished``."""
-        if carried:
+        ``finished``), each with its base if it has one; else carry them out from the
+        outbox and forget ``finished``."""
+        if appended.carried:
             for command in commands:
                 if isinstance(command, RunTask):
-                    self.dispatcher.run_task(eid, command)
+                    sent = appended.bases.get(command.token, FIRST_SENT)
+                    self.dispatcher.run_task(eid, command, sent)
         else:
             self.carry_out(eid, commands, finished=finished)
 
@@ -384,17 +422,55 @@ class Runtime:
                 assert snapshot is not None
                 snapshot = self.store.load_more(snapshot, missing.field)
 
-    def begin_task(self, eid: str, command: RunTask) -> tuple[int, Snapshot | None]:
+    def begin_task(
+        self, eid: str, command: RunTask, *, count: bool = True, uncounted: int = 0
+    ) -> tuple[int, Snapshot | None]:
         """A worker is about to run ``command``: (0, None) if it is no longer awaited (a late
         or duplicate delivery), else how many times its handler has begun, this time
         included, and the snapshot read, for ``decide`` to take as the base of the
         outcome's step. The task's deadline counts from now, so time spent waiting in the
         queue never looks like a lost worker (which would send it again while merely
-        queued); one round trip."""
-        snapshot, starts = self.store.load_task(eid, command, self.deadline(command))
+        queued); one round trip. ``count`` False: this begin is not counted (the first
+        delivery of its attempt's first message); ``uncounted``: begins of the attempt that
+        were not (1 once its messages say which is the first, 0 for older messages)."""
+        snapshot, counted = self.store.load_task(
+            eid, command, self.deadline(command), count=count
+        )
         if not self.awaits_handler(eid, command.token, snapshot):
             return 0, None
+        starts = counted + uncounted
         return starts, snapshot if snapshot is not None and snapshot.head else None
+
+    def resume_task(self, eid: str, command: RunTask, sent: Mapping[str, Any]) -> Snapshot | None:
+        """The base a task's first message carries (``Appended.bases``), when it can stand
+        for a begin read (no round trip before the handler): the message is young enough
+        that the deadline recorded when it was sent covers the handler's whole time limit,
+        nothing that stops awaiting a task happened to the execution since it was sent
+        (``undisturbed``), and this process holds the execution's input. None: begin the
+        task with ``begin_task``."""
+        grace = self.grace_seconds if self.grace_seconds is not None else GRACE_SECONDS
+        latest = self.clock.now().timestamp() + self.dispatcher.task_seconds(command)
+        if "reply" not in sent or latest + grace / 2 > float(sent["deadline"]):
+            return None
+        reply = sent["reply"]
+        if not self.undisturbed(eid, int(reply[0])):
+            return None
+        snapshot = self.store.task_snapshot(eid, reply, command.token)
+        if snapshot is None or not self.awaits_handler(eid, command.token, snapshot):
+            return None
+        return snapshot
+
+    def undisturbed(self, eid: str, since: int) -> bool:
+        """True if the execution runs and no append since event ``since`` stopped awaiting a
+        task (its ``epoch``), as read by this process at most ``CURRENT_SECONDS`` ago."""
+        now = time.monotonic()
+        seen = self._disruptions.get(eid)
+        if seen is None or now - seen[2] > CURRENT_SECONDS:
+            epoch, status = self.store.disruption(eid)
+            if len(self._disruptions) >= 1024:
+                self._disruptions.clear()
+            seen = self._disruptions[eid] = (epoch, status, now)
+        return seen[1] == "RUNNING" and seen[0] <= since
 
     # -- the loops ----------------------------------------------------------------
     def fire_due_timers(self, limit: int = 100) -> int:
@@ -422,7 +498,7 @@ class Runtime:
             if not self.store.claim_deadline(eid, token, now, self.deadline(command)):
                 continue  # another scheduler claimed it first and sends it
             log.warning("task %s of %s passed its deadline; dispatching it again", token, eid)
-            self.dispatcher.run_task(eid, command)
+            self.dispatcher.run_task(eid, command, RESENT)
             redone += 1
         return redone
 

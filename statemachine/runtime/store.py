@@ -4,7 +4,10 @@ Per execution (all under one Redis Cluster hash tag, so an execution lives on on
 
 - ``{p}:{<machine>:<name>}:meta``   hash: status, last_event_id, the state snapshot's head
   (``state``: ExecutionState without its frames, tasks, timers and last event id),
-  definition version, machine, name, ARNs, input, start/stop dates, error/cause
+  definition version, machine, name, ARNs, input, start/stop dates, error/cause, and
+  ``epoch``: the last event id of the last append that stopped awaiting a task other than
+  the one whose outcome it recorded (a stop, a failure, a timeout, an abort), which tells a
+  worker whether a task's message, sent at a known event id, is still current
 - ``{p}:{<machine>:<name>}:state``  hash: the rest of the snapshot, one field per frame
   (``f:<frame id>``, ``d:<frame id>`` for its input, ``c:<frame id>`` for a Parallel or
   Map frame's counters), per task in flight (``k:<token>``), per timer (``t:<timer id>``)
@@ -41,7 +44,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -86,6 +89,9 @@ _COUNTED = ("running", "finished", "failed")
 #: The ``meta`` field of the execution's input as the interpreter holds it (JSON in the
 #: input's own key order; ``input`` is canonical, for comparing starts).
 INPUT = "state_input"
+#: The ``meta`` field a worker reads to tell whether a task's message is still current
+#: (see the module docstring).
+EPOCH = "epoch"
 #: The ExecutionState mappings kept in the hash, by field prefix.
 _MAPPINGS = {FRAME: "frames", TASK: "tasks", TIMER: "timers", RESULT: "results", ITEM: "items"}
 #: What the head leaves out: the hash holds the mappings, ``meta`` the last event id (so
@@ -140,6 +146,16 @@ class Snapshot:
     #: Whether ``meta`` holds the execution's input (``state_input``), which the head then
     #: leaves out (an execution started before it did keeps it in the head).
     input_apart: bool = False
+
+
+@dataclass(frozen=True)
+class Appended:
+    """What ``append`` did: whether it carried out the commands itself (the caller then
+    sends the tasks), and for the tasks it was asked to, the base each one's message
+    carries (``task_base``), by token."""
+
+    carried: bool
+    bases: dict[str, str]
 
 
 #: ``_build_state``'s execution input when the head holds it (or none is needed).
@@ -370,6 +386,100 @@ def _rebasing(
     )
 
 
+class _Missing:
+    """A field whose stored value an append cannot tell (it neither read nor wrote it)."""
+
+
+_MISSING = _Missing()
+
+
+class _Stored:
+    """The ``state`` hash's fields as an append leaves them (``before`` as read, ``after``
+    as ``fields_of`` writes them, ``deleted``), for the base a task's message carries: the
+    fields a begin read of the task returns (``_LOAD_PARTIAL``'s chain: the task, its frame
+    with its data, each ancestor frame with its counters)."""
+
+    def __init__(
+        self,
+        before: dict[str, str | None],
+        after: dict[str, str],
+        deleted: set[str],
+        state: ExecutionState,
+    ) -> None:
+        self.before, self.after, self.deleted, self.state = before, after, deleted, state
+
+    def value(self, field: str) -> str | _Missing | None:
+        if field in self.after:
+            return self.after[field]
+        if field in self.deleted:
+            return None
+        if field in self.before:
+            return self.before[field]
+        key = field[2:]
+        if dict.get(self.state.frames, key) is not None and FRAME + key not in self.before:
+            return None  # a frame this decision made: it has no such field
+        return _MISSING
+
+    def chain(self, token: str) -> list[str | None] | None:
+        """The fields a begin read of task ``token`` returns, as name, value pairs in one
+        list; None when one of them is not known here."""
+        found: dict[str, str | None] = {}
+
+        def add(field: str) -> bool:
+            if field not in found:
+                value = self.value(field)
+                if isinstance(value, _Missing):
+                    return False
+                found[field] = value
+            return True
+
+        if not add(TASK + token):
+            return None
+        key = found[TASK + token]
+        if key is None or not (add(FRAME + key) and add(DATA + key)):
+            return None
+        while True:
+            if not (add(FRAME + key) and add(COUNTERS + key)):
+                return None
+            parent, slash, _ = key.rpartition("/")
+            if key == "" or not slash:
+                break
+            key = parent
+        return [item for pair in found.items() for item in pair]
+
+
+#: The longest execution input a task's base carries (the tasks an execution starts with,
+#: whose workers have never read it); others read it once per worker process.
+_CARRIED_INPUT_CHARS = 4096
+
+
+def _carried_input(text: str | None) -> str:
+    """The input field of a task's base: the input's text when known and short, else ""
+    (the worker holds it, or reads it)."""
+    return text if text is not None and len(text) <= _CARRIED_INPUT_CHARS else ""
+
+
+def _task_bases(
+    reply: list[str | None],
+    stored: _Stored,
+    tasks: Sequence[RunTask],
+    deadlines: dict[str, datetime],
+) -> dict[str, str]:
+    """The base each of ``tasks``' first message carries, by token: the reply a begin read
+    of it would give right after the append that sent it (``reply``: that read's head part;
+    ``stored``: the fields), and the deadline the append recorded; JSON."""
+    bases: dict[str, str] = {}
+    for command in tasks:
+        fields = stored.chain(command.token)
+        if fields is not None:
+            bases[command.token] = json.dumps({
+                "first": True,
+                "deadline": _epoch(deadlines[command.token]),
+                "reply": [*reply, *fields],
+            })
+    return bases
+
+
 #: A guarded field that was absent, in the rebase digest.
 _ABSENT = "\x01"
 
@@ -561,20 +671,22 @@ class RedisHistoryStore(Settling):
         return self._partial(eid, reply, lookups)
 
     def load_task(
-        self, eid: str, command: RunTask, deadline: datetime
+        self, eid: str, command: RunTask, deadline: datetime, *, count: bool = True
     ) -> tuple[Snapshot | None, int]:
         """A worker begins ``command``: its deadline counted from now (the task itself was
-        recorded when it was sent), how many times its handler has begun (this time
-        included), and the partial snapshot its outcome touches (``load_partial``), to
-        ``decide`` the outcome on, in one round trip."""
+        recorded when it was sent), how many of its handler's begins were counted, this
+        one included (0 with ``count`` False: this one is not), and the partial snapshot
+        its outcome touches (``load_partial``), to ``decide`` the outcome on, in one round
+        trip."""
         lookups = (TASK + command.token,)
         pipe = self.redis.pipeline(transaction=False)
         args = self._partial_args(eid, "chain", lookups)
         queue_script(pipe, self._load_partial, self._partial_keys(eid), args)
         pipe.zadd(self.deadlines_key, {_member(eid, command.token): _epoch(deadline)})
-        pipe.hincrby(self._key(eid, "starts"), command.token, 1)
+        if count:
+            pipe.hincrby(self._key(eid, "starts"), command.token, 1)
         replies = execute(pipe)
-        return self._partial(eid, replies[0], lookups), int(replies[-1])
+        return self._partial(eid, replies[0], lookups), int(replies[2]) if count else 0
 
     def _partial_keys(self, eid: str) -> list[str]:
         return [self._key(eid, "meta"), self._key(eid, "state")]
@@ -604,6 +716,22 @@ class RedisHistoryStore(Settling):
             raise Incomplete(None)  # dropped meanwhile (another thread's reads): read all
         return known[1]
 
+    def task_snapshot(self, eid: str, reply: list[Any], token: str) -> Snapshot | None:
+        """The snapshot a begin read of task ``token`` would have given, from the reply its
+        message carries (``Appended.bases``); None when the reply leaves the execution's
+        input out ("") and this process does not hold it (the begin read returns it)."""
+        if reply[5] == "":
+            with self._inputs_lock:
+                known = self._inputs.get(eid)
+            if known is None or known[0] != reply[6]:
+                return None
+        return self._partial(eid, reply, (TASK + token,))
+
+    def disruption(self, eid: str) -> tuple[int, str]:
+        """The execution's ``epoch`` and status ("" when it is not stored)."""
+        epoch, status = self.redis.hmget(self._key(eid, "meta"), [EPOCH, "status"])
+        return int(epoch or 0), _text(status) if status is not None else ""
+
     def _partial(self, eid: str, reply: Any, lookups: Sequence[str]) -> Snapshot | None:
         if not reply:
             return None
@@ -631,7 +759,8 @@ class RedisHistoryStore(Settling):
             last_event_id=int(last),
             state=state,
             definition_version=version,
-            meta={"last_event_id": last, "definition_version": version, "status": status},
+            meta={"last_event_id": last, "definition_version": version, "status": status,
+                  "start_date": start},
             fields=fields,
             lookups=tuple(lookups),
             head=head,
@@ -659,7 +788,9 @@ class RedisHistoryStore(Settling):
         forget: str | None = None,
         logs: Sequence[LogEvent] = (),
         rebase: bool = True,
-    ) -> bool:
+        base_for: Callable[[RunTask], bool] | None = None,
+        answered: Collection[str] = (),
+    ) -> Appended:
         """Append atomically if the execution is still at ``base`` (None: not yet created),
         or if what moved on since does not change this decision (a Map iteration's outcome
         after its siblings': ``_rebasing``; the events are then renumbered, in place, with
@@ -669,11 +800,18 @@ class RedisHistoryStore(Settling):
 
         With ``deadline_of``, on one Redis, the commands are carried out in the same atomic
         step (each task recorded with its deadline, each timer set or cancelled) and the
-        task ``forget`` (whose outcome this append records) is forgotten: returns True, and
-        the caller sends the tasks. Otherwise (or on a Redis Cluster, where the deadline
-        and timer sets live on other shards) the commands wait in the outbox for
-        ``carry_out``: returns False. ``logs`` are written in the same round trip, whether
-        the append succeeds or not (a retry must not write them again).
+        task ``forget`` (whose outcome this append records) is forgotten: ``carried``, and
+        the caller sends the tasks, each ``base_for`` accepts with its base (``task_base``).
+        Otherwise (or on a Redis Cluster, where the deadline and timer sets live on other
+        shards) the commands wait in the outbox for ``carry_out``. ``logs`` are written in
+        the same round trip, whether the append succeeds or not (a retry must not write
+        them again).
+
+        An append that stops awaiting a task other than those ``answered`` (the tasks whose
+        outcome or callback answer it records: it removes another's ``k:`` field, as a
+        stop, a failure, a timeout or an abort does), or that ends the execution, sets the
+        ``epoch`` to its last event id: a task's message sent before it is no longer
+        current (``Runtime.resume_task``).
         """
         meta = dict(extra_meta or {})
         if events:
@@ -703,12 +841,25 @@ class RedisHistoryStore(Settling):
             for part in (DATA, COUNTERS)
             if part + f[2:] not in before
         ]
+        was_running = base is None or base.meta.get("status") == "RUNNING"
+        disrupts = (was_running and not state.running) or any(
+            field.startswith(TASK) and field[len(TASK):] not in answered for field in dels
+        )
+        if disrupts:
+            meta[EPOCH] = str(state.last_event_id)
         carry = deadline_of is not None and self.carries
         keys = self.keys_of(eid)
         own = len(keys)
+        deadlines: dict[str, datetime] = {}
         if carry:
+            assert deadline_of is not None
             keys += [self.deadlines_key, self.timers_key]
-        rebasing = _rebasing(base, state, head, sets, commands, events) if rebase else _NOT_REBASED
+            deadlines = {c.token: deadline_of(c) for c in commands if isinstance(c, RunTask)}
+        rebasing = (
+            _rebasing(base, state, head, sets, commands, events)
+            if rebase and not disrupts
+            else _NOT_REBASED
+        )
         args: list[Any] = [
             str(base.last_event_id if base is not None else 0),
             str(state.last_event_id),
@@ -727,10 +878,8 @@ class RedisHistoryStore(Settling):
             *[event.model_dump_json() for event in events],
             *[command.model_dump_json() for command in commands],
         ]
-        if carry:
-            assert deadline_of is not None
-            for command in commands:
-                args += self._carried(eid, command, deadline_of)
+        for command in commands if carry else ():
+            args += self._carried(eid, command, deadlines)
         for field, value in sets:
             args += [field, value]
         args += dels
@@ -762,16 +911,29 @@ class RedisHistoryStore(Settling):
             state.last_event_id += shift
         if _text(reply[2]) != state.status:
             self.settle(eid)
-        return carry
+        if not carry or base_for is None or not state.running:
+            return Appended(carry, {})
+        tasks = [c for c in commands if isinstance(c, RunTask) and base_for(c)]
+        reply = [
+            str(state.last_event_id),
+            head,
+            base.definition_version if base is not None else meta["definition_version"],
+            state.status,
+            meta.get("last_time") or (
+                iso_time(base.last_time) if base is not None and base.last_time else ""
+            ),
+            _carried_input(meta.get(INPUT) if base is None else None) if apart else None,
+            base.meta.get("start_date", "") if base is not None else meta["start_date"],
+        ]
+        return Appended(carry, _task_bases(reply, _Stored(before, after, set(dels), state),
+                                           tasks, deadlines))
 
     @staticmethod
-    def _carried(
-        eid: str, command: Command, deadline_of: Callable[[RunTask], datetime]
-    ) -> list[str]:
+    def _carried(eid: str, command: Command, deadlines: dict[str, datetime]) -> list[str]:
         """A command's record for append.lua's carrying out: kind, token, member, score."""
         if isinstance(command, RunTask):
             member = _member(eid, command.token)
-            return ["task", command.token, member, repr(_epoch(deadline_of(command)))]
+            return ["task", command.token, member, repr(_epoch(deadlines[command.token]))]
         if isinstance(command, StartTimer):
             member = _member(eid, command.timer_id)
             return ["timer", "", member, repr(_epoch(command.fire_at))]
@@ -871,12 +1033,26 @@ class RedisHistoryStore(Settling):
         return won
 
     def unstarted_tasks(self, eid: str) -> int:
-        """How many of the execution's tasks in flight no worker has begun yet."""
+        """How many of the execution's tasks in flight no worker has begun yet: neither
+        counted in ``starts`` nor started in the history (a first delivery begins
+        uncounted, and its TaskStarted is recorded once its handler has run a moment)."""
         pipe = self.redis.pipeline(transaction=False)
         pipe.hkeys(self._key(eid, "tasks"))
         pipe.hkeys(self._key(eid, "starts"))
         sent, begun = pipe.execute()
-        return len(set(sent) - set(begun))
+        tokens = [_text(token) for token in set(sent) - set(begun)]
+        if not tokens:
+            return 0
+        state = self._key(eid, "state")
+        frame_ids = self.redis.hmget(state, [TASK + token for token in tokens])
+        known = [_text(frame_id) for frame_id in frame_ids if frame_id is not None]
+        frames = self.redis.hmget(state, [FRAME + frame_id for frame_id in known]) if known else []
+        started = sum(
+            1 for raw in frames
+            if raw is not None and (waiting := Frame.model_validate_json(raw).waiting) is not None
+            and waiting.started
+        )
+        return len(tokens) - started
 
     def task(self, eid: str, token: str) -> Command | None:
         raw = self.redis.hget(self._key(eid, "tasks"), token)

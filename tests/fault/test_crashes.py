@@ -25,6 +25,7 @@ import pytest
 
 from statemachine.interpreter import inputs
 from statemachine.interpreter.commands import RunTask
+from statemachine.runtime.engine import RESENT
 from statemachine.runtime.results import result_from_store
 from tests.fault.conftest import (
     FN,
@@ -186,7 +187,7 @@ def test_duplicate_deliveries_running_at_once_are_recorded_once(
     [token] = snapshot.state.tasks
     command = client.store.task(eid, token)
     assert isinstance(command, RunTask)
-    client.dispatcher.run_task(eid, command)
+    client.dispatcher.run_task(eid, command, RESENT)
     poll(lambda: runs(tmp_path, "k") == 2, 30, "the second copy to start", deployment.logs)
 
     # When both complete, each reporting the same completion

@@ -62,9 +62,12 @@ class Recorder:
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, RunTask]] = []
+        #: The third argument of each task's message (``FIRST_SENT``, a base, ``RESENT``).
+        self.notes: list[str] = []
 
-    def run_task(self, eid: str, command: RunTask) -> None:
+    def run_task(self, eid: str, command: RunTask, sent: str = "") -> None:
         self.sent.append((eid, command))
+        self.notes.append(sent)
 
     def task_seconds(self, command: RunTask) -> float:
         return 60

@@ -100,7 +100,7 @@ class Spy(Runtime):
 class Unreachable(Recorder):
     """A dispatcher whose broker is down: the writer dies after its append, before sending."""
 
-    def run_task(self, eid: str, command: RunTask) -> None:
+    def run_task(self, eid: str, command: RunTask, sent: str = "") -> None:
         raise ConnectionError("broker unreachable")
 
 

@@ -11,6 +11,7 @@ import redis
 from celery import Celery
 
 from statemachine.interpreter.commands import RunTask
+from statemachine.runtime.engine import FIRST_SENT
 from statemachine.runtime.scheduler import Scheduler
 from workers.celery_app import ConfigurationError, app_from_env, broker_url_for, make_app
 from workers.registry import parse_project
@@ -79,6 +80,7 @@ def test_dispatcher_sends_one_message_named_by_the_token() -> None:
     assert message["task_id"] == "arn:x#5"
     assert message["args"][0] == "m:e"
     assert RunTask.model_validate_json(message["args"][1]) == command()
+    assert message["args"][2] == FIRST_SENT  # a first message, without a base
     assert "eta" not in message and "countdown" not in message
 
 

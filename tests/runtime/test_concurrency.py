@@ -236,10 +236,10 @@ def test_a_map_iteration_step_reads_and_writes_only_its_frames(
     writes: list[set[str]] = []
     append = store.append
 
-    def counting(*args: Any, **kwargs: Any) -> None:
+    def counting(*args: Any, **kwargs: Any) -> Any:
         base, state = args[1], args[2]
         writes.append({f for f, v in fields_of(state).items() if base.fields.get(f) != v})
-        append(*args, **kwargs)
+        return append(*args, **kwargs)
 
     store.append = counting  # type: ignore[method-assign]
     for _, sent in recorder.sent:

@@ -214,7 +214,7 @@ def test_iteration_steps_leave_the_map_input_untouched(
     writes: list[set[str]] = []
     append = store.append
 
-    def counting(*args: Any, **kwargs: Any) -> bool:
+    def counting(*args: Any, **kwargs: Any) -> Any:
         base, state = args[1], args[2]
         writes.append({f for f, v in fields_of(state).items() if base.fields.get(f) != v})
         return append(*args, **kwargs)

@@ -228,7 +228,7 @@ def page_through_from(
 
 
 class _NoTasks:
-    def run_task(self, eid: str, command: Any) -> None:
+    def run_task(self, eid: str, command: Any, sent: str = "") -> None:
         raise AssertionError("no tasks here")
 
     def task_seconds(self, command: Any) -> float:
