@@ -17,9 +17,10 @@ idle side waits on its queue; this runtime's also ticks its scheduler, 4 times a
   ``chain`` of the same no-op task, results in the Redis result backend; tasks/s.
 - map: a Map of ``--items`` no-op Task items (MaxConcurrency 0) vs a raw Celery ``group``
   of as many no-op tasks, ``.get()`` on the Redis result backend; tasks/s.
-- chain and map run ``--repeat`` times (5 by default), raw Celery then this runtime each
-  time: a run is short and this machine's speed drifts, so each pair is timed under the
-  same conditions; the table shows the medians of each side and of the pairs' ratios.
+- chain and map run ``--repeat`` times (5 by default), raw Celery and this runtime in
+  turns (raw first in the first pair, ours first in the second, and so on): a run is short
+  and this machine's speed drifts, so each pair is timed under the same conditions; the
+  table shows the medians of each side and of the pairs' ratios.
 - loop: a Pass/Choice loop of ``2 * --loops`` transitions (bench/transitions.py's
   definition) on the Redis runtime and on the in-process driver vs moto's interpreter
   (``bench/transitions.py``'s ``run_moto``), ``--repeat`` rounds of the three; transitions/s.
@@ -484,17 +485,31 @@ class Bench:
         resent, commands = redispatches(log), 0
         raw_runs, our_runs = [], []
         our_cpu, raw_cpu = Cpu(), Cpu()
-        for _ in range(self.args.repeat):
+        def run_raw() -> None:
             with measured(raw_cpu, self.pids[1], ours.redis):
                 began = time.perf_counter()
                 raw()
                 raw_runs.append(time.perf_counter() - began)
+
+        def run_ours() -> Any:
+            nonlocal commands
             before = ours.commands()
             with measured(our_cpu, self.pids[0], ours.redis):
                 seconds, result = ours.run(definition, input, case)
             commands += ours.commands() - before
             our_runs.append(seconds)
             assert output is None or result.output == output
+            return result
+
+        for number in range(self.args.repeat):
+            # Turns alternate who goes first (raw, ours; ours, raw; ...): this machine's
+            # speed drifts within a pair too, and a fixed order would favour one side.
+            if number % 2 == 0:
+                run_raw()
+                result = run_ours()
+            else:
+                result = run_ours()
+                run_raw()
         per_event = commands / len(result.events) / self.args.repeat
         ratio = statistics.median(r / o for r, o in zip(raw_runs, our_runs, strict=True))
         runs = count * self.args.repeat
