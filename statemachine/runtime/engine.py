@@ -154,7 +154,7 @@ class Runtime:
         )
         self._definition: Callable[[str], Definition] = lru_cache(maxsize=64)(self._load)
         self._next_housekeeping = 0.0
-        #: ``undisturbed``'s reads: execution -> (epoch, status, when read, monotonic).
+        #: ``undisturbed``'s reads: execution -> (epoch, status, monotonic time read).
         self._disruptions: dict[str, tuple[int, str, float]] = {}
 
     def _load(self, version: str) -> Definition:
@@ -446,8 +446,8 @@ class Runtime:
         for a begin read (no round trip before the handler): the message is young enough
         that the deadline recorded when it was sent covers the handler's whole time limit,
         nothing that stops awaiting a task happened to the execution since it was sent
-        (``undisturbed``), and this process holds the execution's input. None: begin the
-        task with ``begin_task``."""
+        (``undisturbed``), and the base carries the execution's input or this process
+        holds it. None: begin the task with ``begin_task``."""
         grace = self.grace_seconds if self.grace_seconds is not None else GRACE_SECONDS
         latest = self.clock.now().timestamp() + self.dispatcher.task_seconds(command)
         if "reply" not in sent or latest + grace / 2 > float(sent["deadline"]):
