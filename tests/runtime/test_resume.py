@@ -343,3 +343,27 @@ def test_a_broker_that_does_not_flag_redeliveries_counts_every_begin(fresh_store
         starts, base = _begin(delivery(), started.runtime, started.eid, command, note,
                               flags_redelivery=False)
         assert starts == expected and base is not None
+
+
+def test_a_first_message_delivered_twice_unflagged_has_its_outcome_recorded_once(
+    fresh_store: Any,
+) -> None:
+    """A broker that delivers a first message twice without flagging the second (a publish
+    retried after a lost reply) gets the handler run twice, at least once as Lambda's are;
+    the second outcome, decided on the same stale base, meets a history that moved on and
+    a task no longer awaited: it is read again and recorded nowhere."""
+    started = Started(fresh_store(), DOUBLE_MAP, ITEMS)
+    runtime, eid = started.runtime, started.eid
+    command, note = started.message(0)
+    outcomes = []
+    for _ in range(2):
+        starts, base = _begin(delivery(), runtime, eid, command, note)
+        assert starts == 1 and base is not None
+        at = runtime.clock.now()
+        outcomes.append(runtime.task_finished(eid, command.token, [
+            inputs.TaskStarted(time=at, token=command.token),
+            inputs.TaskSucceeded(time=at, token=command.token, output={"value": 2}),
+        ], base=base))
+    assert outcomes == [True, False]
+    events = result_from_store(started.store, eid).events
+    assert [e.type for e in events].count("LambdaFunctionSucceeded") == 1
