@@ -14,7 +14,11 @@ def to_json(value: Any) -> str:
 
 def payload_size(value: Any) -> int:
     """Bytes of the UTF-8 JSON text of ``value``, as AWS counts payload size."""
-    return len(to_json(value).encode("utf-8"))
+    return _utf8_size(to_json(value))
+
+
+def _utf8_size(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode("utf-8"))
 
 
 def payload_json(value: Any, what: str) -> str:
@@ -26,7 +30,7 @@ def payload_json(value: Any, what: str) -> str:
 def checked_size(text: str, what: str) -> str:
     """``text``, the JSON text of the ``what``; raise States.DataLimitExceeded when it
     exceeds AWS's 256 KiB limit."""
-    size = len(text) if text.isascii() else len(text.encode("utf-8"))
+    size = _utf8_size(text)
     if size > errors.PAYLOAD_LIMIT_BYTES:
         raise errors.StatesFailure(
             errors.DATA_LIMIT_EXCEEDED,

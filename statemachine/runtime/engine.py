@@ -145,12 +145,13 @@ class Runtime:
         self.dispatcher = dispatcher
         self.clock = clock or SystemClock()
         configured = os.environ.get("SFN_TASK_GRACE_SECONDS")
-        self.grace_seconds = (
+        #: Seconds past a task's time limit before its worker is taken for lost.
+        self.grace_seconds: float = (
             grace_seconds
             if grace_seconds is not None
             else float(configured)
             if configured
-            else None
+            else GRACE_SECONDS
         )
         self._definition: Callable[[str], Definition] = lru_cache(maxsize=64)(self._load)
         self._next_housekeeping = 0.0
@@ -389,8 +390,7 @@ class Runtime:
 
     def deadline(self, command: RunTask) -> datetime:
         """When a task sent now is taken as lost: its time limit and the grace after it."""
-        grace = self.grace_seconds if self.grace_seconds is not None else GRACE_SECONDS
-        seconds = self.dispatcher.task_seconds(command) + grace
+        seconds = self.dispatcher.task_seconds(command) + self.grace_seconds
         return self.clock.now() + timedelta(seconds=seconds)
 
     def task_finished(
@@ -448,9 +448,8 @@ class Runtime:
         nothing that stops awaiting a task happened to the execution since it was sent
         (``undisturbed``), and the base carries the execution's input or this process
         holds it. None: begin the task with ``begin_task``."""
-        grace = self.grace_seconds if self.grace_seconds is not None else GRACE_SECONDS
         latest = self.clock.now().timestamp() + self.dispatcher.task_seconds(command)
-        if "reply" not in sent or latest + grace / 2 > float(sent["deadline"]):
+        if "reply" not in sent or latest + self.grace_seconds / 2 > float(sent["deadline"]):
             return None
         reply = sent["reply"]
         if not self.undisturbed(eid, int(reply[0])):

@@ -152,7 +152,7 @@ class Snapshot:
 class Appended:
     """What ``append`` did: whether it carried out the commands itself (the caller then
     sends the tasks), and for the tasks it was asked to, the base each one's message
-    carries (``task_base``), by token."""
+    carries (``_task_bases``), by token."""
 
     carried: bool
     bases: dict[str, str]
@@ -801,7 +801,7 @@ class RedisHistoryStore(Settling):
         With ``deadline_of``, on one Redis, the commands are carried out in the same atomic
         step (each task recorded with its deadline, each timer set or cancelled) and the
         task ``forget`` (whose outcome this append records) is forgotten: ``carried``, and
-        the caller sends the tasks, each ``base_for`` accepts with its base (``task_base``).
+        the caller sends the tasks, each ``base_for`` accepts with its base (``_task_bases``).
         Otherwise (or on a Redis Cluster, where the deadline and timer sets live on other
         shards) the commands wait in the outbox for ``carry_out``. ``logs`` are written in
         the same round trip, whether the append succeeds or not (a retry must not write

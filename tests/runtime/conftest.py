@@ -73,6 +73,22 @@ class Recorder:
         return 60
 
 
+class Reads:
+    """Counts the store's reads of an execution: by default a step's fresh reads (``load``,
+    ``load_partial``), not a task's begin read (``load_task``), unless named."""
+
+    def __init__(self, store: RedisHistoryStore, *names: str) -> None:
+        self.count = 0
+        for name in names or ("load", "load_partial"):
+            real = getattr(store, name)
+
+            def spied(*args: Any, _real: Any = real, **kwargs: Any) -> Any:
+                self.count += 1
+                return _real(*args, **kwargs)
+
+            setattr(store, name, spied)
+
+
 def finish_task(
     runtime: Runtime,
     eid: str,

@@ -31,7 +31,7 @@ from statemachine.runtime import store as store_module
 from statemachine.runtime.engine import Runtime
 from statemachine.runtime.results import result_from_store
 from statemachine.runtime.store import RedisHistoryStore, Snapshot
-from tests.runtime.conftest import DOUBLE_MAP, FN, Ops, Recorder
+from tests.runtime.conftest import DOUBLE_MAP, FN, Ops, Reads, Recorder
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -44,22 +44,6 @@ def map_of(tolerated: int | None = None) -> str:
 
 def double(event: Any, context: Any = None) -> Any:
     return event * 2
-
-
-class Reads:
-    """Counts the store's fresh reads (a step's own, not a task's begin read)."""
-
-    def __init__(self, store: RedisHistoryStore) -> None:
-        self.count = 0
-        for name in ("load", "load_partial"):
-            real = getattr(store, name)
-
-            def spied(*args: Any, _real: Any = real, **kwargs: Any) -> Snapshot | None:
-                self.count += 1
-                snapshot: Snapshot | None = _real(*args, **kwargs)
-                return snapshot
-
-            setattr(store, name, spied)
 
 
 class Begun(NamedTuple):

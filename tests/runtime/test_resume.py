@@ -25,7 +25,7 @@ from statemachine.interpreter.commands import RunTask
 from statemachine.runtime.engine import CURRENT_SECONDS, FIRST_SENT, RESENT, Runtime
 from statemachine.runtime.results import result_from_store
 from statemachine.runtime.store import EPOCH, RedisHistoryStore
-from tests.runtime.conftest import DOUBLE_MAP, FN, Recorder, finish_task
+from tests.runtime.conftest import DOUBLE_MAP, FN, Reads, Recorder, finish_task
 from workers.tasks import _begin
 
 
@@ -146,12 +146,10 @@ def delivery(redelivered: bool = False) -> Any:
 def test_the_first_delivery_begins_on_the_base_without_a_read_or_a_count(fresh_store: Any) -> None:
     started = Started(fresh_store(), DOUBLE_MAP, ITEMS)
     command, note = started.message(1)
-    reads: list[str] = []
     store = started.store
-    real = store.load_task
-    store.load_task = lambda *a, **k: reads.append("read") or real(*a, **k)  # type: ignore[method-assign]
+    reads = Reads(store, "load_task")
     starts, base = _begin(delivery(), started.runtime, started.eid, command, note)
-    assert starts == 1 and base is not None and reads == []
+    assert starts == 1 and base is not None and reads.count == 0
     assert store.redis.hget(store._key(started.eid, "starts"), command.token) is None
     assert base.state.awaits_handler(command.token)
 
@@ -175,11 +173,9 @@ def test_every_other_delivery_reads_and_is_counted_one_more_than_the_count(
     command, base_note = started.message(0)
     sent = base_note if note == "base" else note
     store = started.store
-    reads: list[str] = []
-    real = store.load_task
-    store.load_task = lambda *a, **k: reads.append("read") or real(*a, **k)  # type: ignore[method-assign]
+    reads = Reads(store, "load_task")
     got, base = _begin(delivery(redelivered), started.runtime, started.eid, command, sent)
-    assert (got, reads) == (starts, ["read"]) and base is not None
+    assert (got, reads.count) == (starts, 1) and base is not None
     count = store.redis.hget(store._key(started.eid, "starts"), command.token)
     assert (int(count) if count is not None else None) == counted
 
@@ -234,11 +230,7 @@ def test_a_siblings_outcome_leaves_the_message_current_and_the_outcome_is_rebase
     assert finish_task(started.runtime, started.eid, first, {"value": 2})
     assert started.store.meta(started.eid, EPOCH) == {}  # an outcome disturbs nothing
     runtime = started.other_process()
-    reads: list[str] = []
-    for name in ("load", "load_partial", "load_task"):
-        real = getattr(started.store, name)
-        setattr(started.store, name,
-                lambda *a, _real=real, _name=name, **k: reads.append(_name) or _real(*a, **k))
+    reads = Reads(started.store, "load", "load_partial", "load_task")
     for index in (1, 2):
         command, note = started.message(index)
         starts, base = _begin(delivery(), runtime, started.eid, command, note)
@@ -250,8 +242,8 @@ def test_a_siblings_outcome_leaves_the_message_current_and_the_outcome_is_rebase
             inputs.TaskSucceeded(time=started_at, token=command.token, output={"value": value}),
         ], base=base)
         if index == 1:  # begun on its base, rebased after the first: no read at all
-            assert reads == []
-    assert reads  # the last ends the Map: decided again, on a fresh read of what it needs
+            assert reads.count == 0
+    assert reads.count  # the last ends the Map: decided again, on a fresh read of what it needs
     result = result_from_store(started.store, started.eid)
     assert result.status == "SUCCEEDED"
     assert result.output == [{"value": 2}, {"value": 4}, {"value": 6}]
