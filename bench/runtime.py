@@ -285,13 +285,13 @@ class Ours:
 
 def make_ours(url: str, project_file: Path, prefix: str) -> Ours:
     from statemachine.runtime.engine import Runtime
-    from statemachine.runtime.store import RedisHistoryStore
+    from statemachine.runtime.store import RedisHistoryStore, redis_client
     from workers.celery_app import make_app
     from workers.registry import load_project
     from workers.tasks import CeleryDispatcher
 
     app = make_app(None, url, project_file, prefix=prefix, queue=prefix, scheduler=False)
-    client = redis.Redis.from_url(url)
+    client = redis_client(url)  # as ``sfn run``'s
     store = RedisHistoryStore(client, prefix=prefix)
     return Ours(Runtime(store, CeleryDispatcher(app, load_project(project_file))), client)
 

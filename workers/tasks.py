@@ -79,8 +79,11 @@ class CeleryDispatcher:
         self.project = project
 
     def run_task(self, eid: str, command: RunTask, sent: str = FIRST_SENT) -> None:
+        # argsrepr: Celery would otherwise put a 1 KiB repr of the arguments in every
+        # message's headers (for monitors); the execution and state name the attempt.
         self.app.send_task(
-            RUN_HANDLER, args=[eid, command.model_dump_json(), sent], task_id=command.token
+            RUN_HANDLER, args=[eid, command.model_dump_json(), sent], task_id=command.token,
+            argsrepr=repr((eid, command.state)), kwargsrepr="{}",
         )
 
     def task_seconds(self, command: RunTask) -> float:

@@ -160,7 +160,7 @@ def deployment(config: str | None) -> Iterator[Deployment]:
             )
         with EmbeddedRedis(folder) as server:
             url = server.url
-            store = RedisHistoryStore(redis.Redis.from_url(url))
+            store = RedisHistoryStore(redis_client(url, environ={}))  # never a cluster
             with _closing(
                 Deployment(store, lambda: _embedded_runtime(url, config), where, idle=server.owned)
             ) as found:
@@ -186,15 +186,13 @@ def _connect(redis_url: str, config: str | None) -> Any:
 
 
 def _embedded_runtime(url: str, config: str | None) -> Any:
-    import redis
-
     from statemachine.runtime.engine import Runtime
-    from statemachine.runtime.store import RedisHistoryStore
+    from statemachine.runtime.store import RedisHistoryStore, redis_client
     from workers.celery_app import make_app
     from workers.tasks import CeleryDispatcher
 
     app = make_app(None, url, project_path(config), scheduler=False)
-    store = RedisHistoryStore(redis.Redis.from_url(url))
+    store = RedisHistoryStore(redis_client(url, environ={}))  # never a cluster
     return Runtime(store, CeleryDispatcher(app, load_project_file(config)))
 
 

@@ -69,6 +69,7 @@ from statemachine.interpreter.state import (
 from statemachine.runtime.indexes import ExecutionIndex
 from statemachine.runtime.logs import LogEvent, LogStore
 from statemachine.runtime.lua import execute, queue_script
+from statemachine.runtime.packing import command_packer
 from statemachine.runtime.settle import MARK_INDEXED, Settling, parse_time
 
 #: How long a stopped execution is kept, unless SFN_RETENTION_DAYS says otherwise: AWS
@@ -514,11 +515,11 @@ def _epoch(moment: datetime) -> float:
 def redis_client(url: str, environ: Any = None) -> Any:
     """The history store's client for ``url``: a ``RedisCluster`` when ``SFN_REDIS_CLUSTER``
     is ``1`` (``url`` names any node; executions shard by their hash tag), else a
-    ``Redis``."""
+    ``Redis`` whose connections pack commands with hiredis directly (``packing.py``)."""
     env = os.environ if environ is None else environ
     if is_cluster(env):
         return RedisCluster.from_url(url)
-    return redis.Redis.from_url(url)
+    return redis.Redis.from_url(url, **command_packer())
 
 
 def is_cluster(environ: Any) -> bool:

@@ -82,6 +82,8 @@ def test_dispatcher_sends_one_message_named_by_the_token() -> None:
     assert RunTask.model_validate_json(message["args"][1]) == command()
     assert message["args"][2] == FIRST_SENT  # a first message, without a base
     assert "eta" not in message and "countdown" not in message
+    # Not Celery's repr of the arguments (1 KiB of the base in every message's headers).
+    assert (message["argsrepr"], message["kwargsrepr"]) == ("('m:e', 'S')", "{}")
 
 
 def test_dispatcher_task_seconds() -> None:
