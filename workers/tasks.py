@@ -1,4 +1,4 @@
-"""The Celery side of the runtime: the ``run_handler`` task and ``CeleryDispatcher``.
+"""The Celery side of the runtime: the ``run_handler(s)`` tasks and ``CeleryDispatcher``.
 
 ``CeleryDispatcher`` is the engine's ``Dispatcher``: ``Runtime`` hands it each ``RunTask``
 recorded in an execution's outbox, and it sends one ``run_handler`` message whose task id
@@ -20,6 +20,10 @@ the first delivery of its first message when that message carries the snapshot
 the execution since it was sent. Such a begin is not counted: every later delivery is, one
 more than the count (``MAX_STARTS``).
 
+``run_handlers(eid, [[command_json, sent_json], ...])`` runs the tasks a large step sent in
+one message (``Runtime._plan``), one after another, each as ``run_handler`` would; in a
+later delivery only the first task still awaited counts a begin.
+
 One ``Runtime`` per Celery app and process (``runtime_for``): built on first use, after a
 prefork child was forked, so no Redis connection is shared across processes.
 """
@@ -30,7 +34,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from celery import Celery, Task, shared_task
@@ -52,8 +56,10 @@ from workers.registry import FunctionSpec, Handler, Project, ProjectError, load_
 
 log = logging.getLogger(__name__)
 
-#: The one task's name; senders use it, so a client needs no import of the handlers.
+#: The tasks' names; senders use them, so a client needs no import of the handlers.
 RUN_HANDLER = "sfn.run_handler"
+#: A message carrying several tasks (``Runtime.tasks_per_message``).
+RUN_HANDLERS = "sfn.run_handlers"
 #: How long a handler runs before its TaskStarted is recorded on its own (a quicker one's
 #: is recorded with its outcome, in one step).
 START_RECORD_SECONDS = 0.2
@@ -86,6 +92,23 @@ class CeleryDispatcher:
             argsrepr=repr((eid, command.state)), kwargsrepr="{}",
         )
 
+    def run_tasks(self, eid: str, tasks: Sequence[tuple[RunTask, str]]) -> None:
+        """One message for ``tasks``, run one after another by the worker that takes it
+        (``_run_handlers``); one message each when the broker may not flag a message it
+        delivers again, since the worker counts the begins of a shared message's tasks
+        by that flag."""
+        if len(tasks) < 2 or not flags_redelivery(self.app):
+            for command, sent in tasks:
+                self.run_task(eid, command, sent)
+            return
+        first = tasks[0][0]
+        self.app.send_task(
+            RUN_HANDLERS,
+            args=[eid, [[command.model_dump_json(), sent] for command, sent in tasks]],
+            task_id=f"{first.token}+{len(tasks)}",
+            argsrepr=repr((eid, first.state, len(tasks))), kwargsrepr="{}",
+        )
+
     def task_seconds(self, command: RunTask) -> float:
         """How long the attempt may run: the shorter of the function's timeout and the
         Task state's TimeoutSeconds; Lambda's 900 s limit when neither is known."""
@@ -102,6 +125,11 @@ class CeleryDispatcher:
 #: another, a first message's first delivery cannot be told from a later one, so every
 #: begin reads and is counted (``_begin``).
 _FLAGS_REDELIVERY = ("redis", "rediss", "redis+socket", "amqp", "amqps", "pyamqp")
+
+
+def flags_redelivery(app: Celery) -> bool:
+    """Whether ``app``'s broker flags the messages it delivers again (``_FLAGS_REDELIVERY``)."""
+    return str(app.conf.get("broker_url") or "").partition("://")[0] in _FLAGS_REDELIVERY
 
 
 @dataclass
@@ -125,9 +153,8 @@ def _build(app: Celery) -> _Services:
     client = redis_client(conf.get("sfn_redis_url"))
     store = RedisHistoryStore(client, prefix=conf.get("sfn_prefix") or "sfn")
     runtime = Runtime(store, CeleryDispatcher(app, project))
-    scheme = str(conf.get("broker_url") or "").partition("://")[0]
     return _Services(pid=os.getpid(), runtime=runtime, project=project,
-                     flags_redelivery=scheme in _FLAGS_REDELIVERY)
+                     flags_redelivery=flags_redelivery(app))
 
 
 def services_for(app: Celery) -> _Services:
@@ -253,9 +280,11 @@ def _begin(
     command: RunTask,
     sent_json: str | None,
     flags_redelivery: bool = True,
+    recount: bool = True,
 ) -> tuple[int, Snapshot | None]:
     """``Runtime.begin_task``'s answer for this delivery, without its round trip when the
-    message's base can stand for it (``Runtime.resume_task``)."""
+    message's base can stand for it (``Runtime.resume_task``). ``recount`` False: a later
+    delivery, but this task had not begun in the earlier ones (``_run_handlers``)."""
     if sent_json is None or not flags_redelivery:
         # A message sent before messages said which is the first, or a broker that does
         # not say which delivery is a later one: every begin is counted.
@@ -267,18 +296,44 @@ def _begin(
         base = runtime.resume_task(eid, command, sent)
         if base is not None:
             return 1, base
-    return runtime.begin_task(eid, command, count=not first, uncounted=1)
+    return runtime.begin_task(eid, command, count=not first and recount, uncounted=1)
 
 
 def _run_handler(
     task: Task, eid: str, command_json: str, sent_json: str | None = None
 ) -> None:
     """Run one Task state attempt and record its outcome in the execution's history."""
+    _run_one(task, services_for(task.app), eid, command_json, sent_json)
+
+
+def _run_handlers(task: Task, eid: str, tasks: list[list[str]]) -> None:
+    """Run the attempts one message carries (``[command_json, sent_json]`` each), one after
+    another, each as it would run from a message of its own. Each outcome is recorded before
+    the next handler begins, so when the message is delivered again (its worker process
+    died), the first attempt still awaited is the one that was running, or none was: only
+    its begin is counted again, the later ones had not begun."""
     services = services_for(task.app)
+    recount = True
+    for command_json, sent_json in tasks:
+        if _run_one(task, services, eid, command_json, sent_json, recount):
+            recount = False
+
+
+def _run_one(
+    task: Task,
+    services: _Services,
+    eid: str,
+    command_json: str,
+    sent_json: str | None,
+    recount: bool = True,
+) -> bool:
+    """Run one attempt and record its outcome; False when it was no longer awaited."""
     runtime = services.runtime
     command = RunTask.model_validate_json(command_json)
     token = command.token
-    starts, base = _begin(task, runtime, eid, command, sent_json, services.flags_redelivery)
+    starts, base = _begin(
+        task, runtime, eid, command, sent_json, services.flags_redelivery, recount
+    )
     if not starts:
         # A late or duplicate delivery: the attempt already finished (or timed out, or the
         # execution stopped, or a .waitForTaskToken task's handler already returned and it
@@ -286,7 +341,7 @@ def _run_handler(
         # side effects.
         log.info("task %s of %s is no longer awaited; skipped", token, eid)
         runtime.store.forget_task(eid, token)
-        return
+        return False
     started = inputs.TaskStarted(time=runtime.clock.now(), token=token)
     deferred = deferred_start(command)
     if not deferred:
@@ -313,7 +368,7 @@ def _run_handler(
         # too would race it.
         runtime.store.logs.write(sink.take())
         runtime.store.forget_task(eid, token)
-        return
+        return True
     outcome_events = [started, finished] if deferred else [finished]
     if not runtime.task_finished(eid, token, outcome_events, logs=sink.take(), base=base):
         status = runtime.store.status(eid)
@@ -325,8 +380,11 @@ def _run_handler(
             sink([(int(runtime.clock.now().timestamp() * 1000),
                    f"NOTE RequestId: {request_id(token)} The execution is {status}: "
                    "this result was not recorded")])
+    return True
 
 
 #: The Celery task (registered on every app, as Celery's shared tasks are); its messages
 #: carry ``[eid, command_json, sent_json]``.
 run_handler = shared_task(bind=True, name=RUN_HANDLER, ignore_result=True)(_run_handler)
+#: Its messages carry ``[eid, [[command_json, sent_json], ...]]``.
+run_handlers = shared_task(bind=True, name=RUN_HANDLERS, ignore_result=True)(_run_handlers)

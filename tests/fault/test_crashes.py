@@ -169,6 +169,38 @@ def test_a_handler_that_kills_its_process_every_time_fails_the_task(
         "LambdaFunctionStarted", "LambdaFunctionFailed", "ExecutionFailed"]
 
 
+def test_a_crashing_handler_in_a_shared_message_runs_max_starts_times(
+    deployment: Deployment,
+    tmp_path: Path,
+) -> None:
+    """A large Map's iterations share messages (``Runtime._plan``): when the message is
+    delivered again after its process died, only the begin of the first task still
+    awaited, the one that was running, is counted; here the second of a message, after a
+    sibling whose outcome was recorded. It fails at MAX_STARTS as it would alone."""
+    from statemachine.runtime.engine import MESSAGES_AT_LEAST
+    from workers.tasks import MAX_STARTS
+
+    deployment.set_grace(600)  # the redeliveries come from Celery at once, not recovery
+    deployment.worker()
+    client = deployment.client()
+    which = {"Type": "Choice", "Default": "Double",
+             "Choices": [{"Variable": "$.crash", "IsPresent": True, "Next": "Crash"}]}
+    mixed = {"StartAt": "Each", "States": {"Each": {
+        "Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": 0, "End": True,
+        "ItemProcessor": {"StartAt": "Which", "States": {
+            "Which": which,
+            "Double": {"Type": "Task", "Resource": FN + "Double", "End": True},
+            "Crash": {"Type": "Task", "Resource": FN + "Crash", "End": True}}}}}}
+    items: list[dict[str, Any]] = [{"value": n} for n in range(2 * MESSAGES_AT_LEAST)]
+    items[1] = {"dir": str(tmp_path), "key": "c", "crash": True}
+    eid = client.start(json.dumps(mixed), {"items": items}, machine="crash", name="shared")
+    deployment.wait(client, [eid], timeout=90)
+
+    result = result_from_store(client.store, eid)
+    assert runs(tmp_path, "c") == MAX_STARTS
+    assert (result.status, result.error) == ("FAILED", "Runtime.ExitError")
+
+
 def test_duplicate_deliveries_running_at_once_are_recorded_once(
     deployment: Deployment,
     tmp_path: Path,
@@ -244,12 +276,14 @@ SMALL_EXECUTIONS = 200
 MAP_GRACE_SECONDS = 15.0
 
 
+@pytest.mark.parametrize("map_items", [MAP_ITEMS, 1100], ids=["a message each", "shared"])
 def test_worker_killed_during_a_500_item_map_and_200_executions(
-    deployment: Deployment,
+    deployment: Deployment, map_items: int
 ) -> None:
+    """Also with 1,100 items, whose tasks go four to a message (``Runtime._plan``)."""
     # Given two workers, a 500-item Map and 200 small executions under way
     deployment.set_grace(MAP_GRACE_SECONDS)
-    items = list(range(MAP_ITEMS))
+    items = list(range(map_items))
     expected_map = local_run(MAP, {"items": items}, machine="map", name="big")
     expected_small = local_run(SMALL, {"value": 1}, machine="small", name="s-0")
     first = deployment.worker(name="worker-a")

@@ -60,17 +60,25 @@ WORKER_START_SECONDS = 60
 class Recorder:
     """A dispatcher that only records what it was asked to run."""
 
-    def __init__(self) -> None:
+    def __init__(self, task_seconds: float = 60) -> None:
         self.sent: list[tuple[str, RunTask]] = []
         #: The third argument of each task's message (``FIRST_SENT``, a base, ``RESENT``).
         self.notes: list[str] = []
+        #: Each message's tasks (one, but for ``run_tasks``).
+        self.messages: list[list[RunTask]] = []
+        self.seconds = task_seconds
 
     def run_task(self, eid: str, command: RunTask, sent: str = "") -> None:
-        self.sent.append((eid, command))
-        self.notes.append(sent)
+        self.run_tasks(eid, [(command, sent)])
+
+    def run_tasks(self, eid: str, tasks: Any) -> None:
+        for command, sent in tasks:
+            self.sent.append((eid, command))
+            self.notes.append(sent)
+        self.messages.append([command for command, _ in tasks])
 
     def task_seconds(self, command: RunTask) -> float:
-        return 60
+        return self.seconds
 
 
 class Reads:
