@@ -1,9 +1,11 @@
 """The Celery side of the runtime: the ``run_handler(s)`` tasks and ``CeleryDispatcher``.
 
 ``CeleryDispatcher`` is the engine's ``Dispatcher``: ``Runtime`` hands it each ``RunTask``
-recorded in an execution's outbox, and it sends one ``run_handler`` message whose task id
-is the command's token (deterministic: a re-dispatch of the same attempt carries the same
-id, so logs and ``celery inspect`` show one attempt, however often it was sent).
+a step sends, and it sends one ``run_handler`` message whose task id is the command's token
+(deterministic: a re-dispatch of the same attempt carries the same id, so logs and
+``celery inspect`` show one attempt, however often it was sent), or, for the tasks a large
+step lets share a message (``Runtime._plan``), one ``run_handlers`` message whose id is
+the first one's token and their number.
 
 ``run_handler(eid, command_json, sent_json)`` runs in a worker: it begins the task, runs
 the registered function through ``workers.invoke.invoke_task`` (the very code the
@@ -314,9 +316,18 @@ def _run_handlers(task: Task, eid: str, tasks: list[list[str]]) -> None:
     its begin is counted again, the later ones had not begun."""
     services = services_for(task.app)
     recount = True
+    failed: Exception | None = None
     for command_json, sent_json in tasks:
-        if _run_one(task, services, eid, command_json, sent_json, recount):
-            recount = False
+        try:
+            if _run_one(task, services, eid, command_json, sent_json, recount):
+                recount = False
+        except Exception as exc:
+            # (Redis unreachable, say) The others are not held up by it: a message of
+            # their own would have run. This one comes back at its deadline, as alone.
+            log.exception("task %s of %s failed in the worker", command_json[:200], eid)
+            failed, recount = failed or exc, False
+    if failed is not None:
+        raise failed
 
 
 def _run_one(

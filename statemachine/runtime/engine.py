@@ -77,8 +77,8 @@ TASKS_PER_MESSAGE = 4
 MESSAGES_AT_LEAST = 256
 #: Nor more tasks in one message than this many seconds of their time limits: the later
 #: ones wait for the earlier ones (their deadlines count that wait, ``_plan``), and only
-#: short handlers gain (a message's cost is a millisecond): Lambda's default time limit
-#: of 6 s lets four share a message, 30 s none.
+#: short handlers gain (a message's cost is a millisecond): a function's default time
+#: limit, 6 s (the Serverless Framework's; Lambda's own is 3 s), lets four share one.
 MESSAGE_SECONDS = 30.0
 
 

@@ -9,7 +9,8 @@ sets, the meta), so that walk alone was a tenth of a worker's own work per Map i
 refuses the rest with a TypeError; those commands, and those whose first argument is a
 multi-word command name (``"SCRIPT LOAD"``, which redis-py splits), go to redis-py's
 pure-Python packer, which converts or rejects them as it always does. (redis-py 5.0's own
-hiredis packer was this one call; later releases added the walk.)
+hiredis packer was this one call; later releases added the walk.) Strings are encoded as
+UTF-8, strictly, a client's default: not for a client made with another ``encoding``.
 """
 
 from __future__ import annotations

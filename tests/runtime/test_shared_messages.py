@@ -227,3 +227,23 @@ def test_a_bad_setting_is_named(fresh_store: Any, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("SFN_TASKS_PER_MESSAGE", "four")
     with pytest.raises(ValueError, match="SFN_TASKS_PER_MESSAGE must be a whole number"):
         Runtime(fresh_store(), Recorder())
+
+
+def test_a_task_that_fails_in_the_worker_does_not_hold_up_the_others(
+    fresh_store: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With one message a task, only the failing one would wait for its deadline."""
+    deployment = Deployment(fresh_store(), monkeypatch)
+    first, second = deployment.recorder.messages[0]
+    run_one = worker_tasks._run_one
+
+    def failing(task: Any, services: Any, eid: str, command_json: str, *more: Any) -> Any:
+        if first.token in command_json:
+            raise ConnectionError("Redis went away")
+        return run_one(task, services, eid, command_json, *more)
+
+    monkeypatch.setattr(worker_tasks, "_run_one", failing)
+    with pytest.raises(ConnectionError, match="Redis went away"):
+        _run_handlers(delivery(False), deployment.eid, deployment.message(0))
+    assert deployment.runtime.awaits_handler(deployment.eid, first.token)
+    assert not deployment.runtime.awaits_handler(deployment.eid, second.token)
