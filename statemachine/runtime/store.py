@@ -676,18 +676,22 @@ class RedisHistoryStore(Settling):
     ) -> tuple[Snapshot | None, int]:
         """A worker begins ``command``: its deadline counted from now (the task itself was
         recorded when it was sent), how many of its handler's begins were counted, this
-        one included (0 with ``count`` False: this one is not), and the partial snapshot
-        its outcome touches (``load_partial``), to ``decide`` the outcome on, in one round
-        trip."""
+        one included unless ``count`` is False (then only the earlier ones: a recovery's
+        re-send may have begun it before this first message's delivery), and the partial
+        snapshot its outcome touches (``load_partial``), to ``decide`` the outcome on, in
+        one round trip."""
         lookups = (TASK + command.token,)
         pipe = self.redis.pipeline(transaction=False)
         args = self._partial_args(eid, "chain", lookups)
         queue_script(pipe, self._load_partial, self._partial_keys(eid), args)
         pipe.zadd(self.deadlines_key, {_member(eid, command.token): _epoch(deadline)})
+        starts = self._key(eid, "starts")
         if count:
-            pipe.hincrby(self._key(eid, "starts"), command.token, 1)
+            pipe.hincrby(starts, command.token, 1)
+        else:
+            pipe.hget(starts, command.token)
         replies = execute(pipe)
-        return self._partial(eid, replies[0], lookups), int(replies[2]) if count else 0
+        return self._partial(eid, replies[0], lookups), int(replies[2] or 0)
 
     def _partial_keys(self, eid: str) -> list[str]:
         return [self._key(eid, "meta"), self._key(eid, "state")]

@@ -180,6 +180,21 @@ def test_every_other_delivery_reads_and_is_counted_one_more_than_the_count(
     assert (int(count) if count is not None else None) == counted
 
 
+def test_an_uncounted_begin_still_counts_the_begins_before_it(fresh_store: Any) -> None:
+    """The recovery loop re-sent a task whose first message was late (its begin counted),
+    then the first message is delivered: too old to begin on its base, it reads, is not
+    counted itself, and says this is the second begin (MAX_STARTS)."""
+    started = Started(fresh_store(), DOUBLE_MAP, ITEMS)
+    command, note = started.message(0)
+    runtime, eid = started.runtime, started.eid
+    # the re-send's begin is counted, and taken as the second (the first message's first
+    # delivery, never counted, is taken to have begun)
+    assert _begin(delivery(), runtime, eid, command, RESENT)[0] == 2
+    old = json.loads(note) | {"deadline": time.time()}
+    starts, base = _begin(delivery(), runtime, eid, command, json.dumps(old))
+    assert starts == 2 and base is not None  # it is that delivery: 1 counted + itself
+
+
 def test_a_stopped_executions_queued_message_reads_and_skips_its_handler(
     fresh_store: Any,
 ) -> None:
