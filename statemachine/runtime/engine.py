@@ -146,7 +146,8 @@ class Dispatcher(Protocol):
 
     def run_tasks(self, eid: str, tasks: Sequence[tuple[RunTask, str]]) -> None:
         """Send ``tasks`` (each with what its message says of it) in one message, to run
-        one after another; a dispatcher may send them one by one instead."""
+        one after another; a dispatcher may send them one by one instead (it must when
+        there is one)."""
         ...
 
     def task_seconds(self, command: RunTask) -> float: ...
@@ -412,10 +413,7 @@ class Runtime:
             else:
                 shared.setdefault(place[0], []).append((command, sent))
         for tasks in shared.values():
-            if len(tasks) > 1:
-                self.dispatcher.run_tasks(eid, tasks)
-            else:
-                self.dispatcher.run_task(eid, *tasks[0])
+            self.dispatcher.run_tasks(eid, tasks)
 
     def apply(self, eid: str, event: inputs._Input) -> bool:
         """Apply ``event``; True if it changed the execution (False: stale or duplicate)."""
